@@ -1,0 +1,23 @@
+import { z } from "zod";
+
+export const PROVIDERS = ["instagram", "facebook", "whatsapp"] as const;
+export type Provider = (typeof PROVIDERS)[number];
+
+/**
+ * The queue message for one event. It carries everything the consumer needs, so the payload
+ * lives only here and never in a table. Bump `version` when the shape changes incompatibly.
+ */
+export const webhookJobSchema = z.object({
+  version: z.literal(1),
+  eventId: z.string().min(1),
+  provider: z.enum(PROVIDERS),
+  correlationId: z.string().min(1),
+  /** When the receiving route accepted the delivery, in ms since the epoch. */
+  receivedAt: z.number().int().nonnegative(),
+  /** The business account the event arrived for (`entry[].id`). */
+  accountId: z.string().min(1),
+  source: z.enum(["messaging", "changes"]),
+  content: z.record(z.string(), z.unknown()),
+});
+
+export type WebhookJob = z.infer<typeof webhookJobSchema>;

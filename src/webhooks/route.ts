@@ -1,0 +1,119 @@
+import { Hono } from "hono";
+import { HTTPException } from "hono/http-exception";
+import { loadConfig } from "../config";
+import { database } from "../db/client";
+import type { Env } from "../env";
+import type { WebhookJob } from "../jobs/job";
+import { log } from "../log";
+import { secretsEqual } from "../secrets";
+import { readBody } from "./body";
+import { claimEvents, markQueued, releaseClaims } from "./claim";
+import { type DeliveredEvent, parseDelivery, splitDelivery } from "./delivery";
+import { EnqueueError, sendJobs } from "./enqueue";
+import { verifySignature } from "./signature";
+
+export const webhooks = new Hono<{ Bindings: Env }>();
+
+/**
+ * Meta's verification handshake, answered when the webhook is subscribed.
+ * https://developers.facebook.com/docs/graph-api/webhooks/getting-started#verification-requests
+ */
+webhooks.get("/instagram", async (c) => {
+  const config = loadConfig(c.env);
+  const mode = c.req.query("hub.mode");
+  const token = c.req.query("hub.verify_token") ?? "";
+  const challenge = c.req.query("hub.challenge");
+
+  const tokenMatches = await secretsEqual(token, config.META_VERIFY_TOKEN);
+  if (mode !== "subscribe" || !tokenMatches) {
+    throw new HTTPException(403, { message: "hub.mode or hub.verify_token does not match" });
+  }
+  if (!challenge) throw new HTTPException(400, { message: "hub.challenge is required" });
+  return c.text(challenge);
+});
+
+webhooks.post("/instagram", async (c) => {
+  const config = loadConfig(c.env);
+
+  // Verify before anything else: an unsigned body is never parsed, stored or enqueued.
+  const body = await readBody(c.req.raw);
+  const signature = c.req.header("x-hub-signature-256");
+  if (!(await verifySignature(config.META_APP_SECRET, body, signature))) {
+    throw new HTTPException(401, { message: "X-Hub-Signature-256 is missing or does not match" });
+  }
+
+  const delivery = parseDelivery(body);
+  const receivedAt = Date.now();
+  const deliveryId = crypto.randomUUID();
+  const jobs = uniqueEvents(await splitDelivery(delivery)).map((event) => toJob(event, receivedAt));
+
+  const db = database(c.env.DB);
+  const { claimed, duplicates, inFlight } = await claimEvents(db, jobs, receivedAt);
+  const claimedIds = new Set(claimed.map((claim) => claim.eventId));
+  const newJobs = jobs.filter((job) => claimedIds.has(job.eventId));
+
+  try {
+    await sendJobs(c.env.JOBS, newJobs);
+  } catch (error) {
+    if (!(error instanceof EnqueueError)) throw error;
+    const unsent = new Set(error.unsent);
+    await Promise.all([
+      releaseClaims(db, error.unsent).catch(() => {
+        // The claims lapse after CLAIM_LEASE_MS, so Meta's redelivery still gets through.
+        log.error("claim release failed", { deliveryId, count: unsent.size });
+      }),
+      markQueued(
+        db,
+        newJobs.filter((job) => !unsent.has(job)),
+        Date.now(),
+      ).catch(() => log.warn("marking events queued failed", { deliveryId })),
+    ]);
+    log.error("enqueue failed", { deliveryId, count: error.unsent.length });
+    throw new HTTPException(503, { message: "the job queue is unavailable; retry the delivery" });
+  }
+
+  c.executionCtx.waitUntil(
+    markQueued(db, newJobs, Date.now()).catch(() => {
+      log.warn("marking events queued failed", { deliveryId, count: newJobs.length });
+    }),
+  );
+  for (const job of newJobs) {
+    log.info("event enqueued", {
+      deliveryId,
+      eventId: job.eventId,
+      correlationId: job.correlationId,
+      provider: job.provider,
+    });
+  }
+  log.info("delivery received", {
+    deliveryId,
+    provider: "instagram",
+    count: jobs.length,
+    status: inFlight.length > 0 ? "in_flight" : "accepted",
+  });
+
+  // Another request holds these claims and has not confirmed its jobs; if it died, only a
+  // redelivery after the lease can enqueue them, so ask Meta for one.
+  if (inFlight.length > 0) {
+    throw new HTTPException(503, { message: "some events are still being received; retry" });
+  }
+  return c.json({ received: newJobs.length, duplicates: duplicates.length });
+});
+
+function uniqueEvents(events: DeliveredEvent[]): DeliveredEvent[] {
+  const seen = new Set<string>();
+  return events.filter((event) => !seen.has(event.eventId) && seen.add(event.eventId));
+}
+
+function toJob(event: DeliveredEvent, receivedAt: number): WebhookJob {
+  return {
+    version: 1,
+    eventId: event.eventId,
+    provider: "instagram",
+    correlationId: crypto.randomUUID(),
+    receivedAt,
+    accountId: event.accountId,
+    source: event.source,
+    content: event.content,
+  };
+}
