@@ -5,6 +5,7 @@ export type AuditAction =
   | "processed"
   | "skipped"
   | "retry_scheduled"
+  | "retries_exhausted"
   | "dead_lettered"
   | "replayed"
   | "content_viewed"

@@ -1,14 +1,13 @@
 import { app } from "./app";
 import type { Env } from "./env";
-import type { WebhookJob } from "./jobs/job";
+import { consumeDeadLetters, consumeJobs } from "./jobs/consume";
 
 export default {
   fetch: app.fetch,
 
-  async queue(batch: MessageBatch<WebhookJob>, env: Env, ctx: ExecutionContext) {
-    // TODO(#3): consume jobs and dead letters. Until then nothing is acknowledged.
-    void env;
-    void ctx;
-    batch.retryAll({ delaySeconds: 60 });
+  /** The job queue and its dead-letter queue share this handler; wrangler.toml names them. */
+  async queue(batch: MessageBatch<unknown>, env: Env) {
+    if (batch.queue.endsWith("-dlq")) await consumeDeadLetters(batch, env);
+    else await consumeJobs(batch, env);
   },
-} satisfies ExportedHandler<Env, WebhookJob>;
+} satisfies ExportedHandler<Env>;

@@ -1,0 +1,205 @@
+import { eq } from "drizzle-orm";
+import { auditEntry } from "../audit";
+import { type Config, loadConfig } from "../config";
+import { type Database, database } from "../db/client";
+import { webhookEvents } from "../db/schema";
+import type { Env } from "../env";
+import { errorName, log } from "../log";
+import { importSealKey } from "../seal";
+import { alertOperators, lastFailure, writeDeadLetter } from "./dead-letter";
+import { classifyFailure, type JobFailure } from "./failure";
+import { type WebhookJob, webhookJobSchema } from "./job";
+import { processJob } from "./process";
+import { hasRetriesLeft, retryDelaySeconds } from "./retry";
+
+/** Used when the configuration itself is broken: keep the jobs and look again later. */
+const CONFIG_RETRY_SECONDS = 300;
+
+interface Consumer {
+  db: Database;
+  config: Config;
+  sealKey: CryptoKey;
+}
+
+async function consumer(env: Env): Promise<Consumer> {
+  const config = loadConfig(env);
+  return { db: database(env.DB), config, sealKey: await importSealKey(config.DATA_ENCRYPTION_KEY) };
+}
+
+/**
+ * Consumes a batch of jobs. Every message gets its own explicit decision and the handler never
+ * throws: a throw would retry the whole batch, acknowledged messages included.
+ */
+export async function consumeJobs(batch: MessageBatch<unknown>, env: Env): Promise<void> {
+  let deps: Consumer;
+  try {
+    deps = await consumer(env);
+  } catch (error) {
+    log.error("job consumer misconfigured", {
+      errorClass: errorName(error),
+      reason: String(error),
+    });
+    batch.retryAll({ delaySeconds: CONFIG_RETRY_SECONDS });
+    return;
+  }
+  await Promise.all(batch.messages.map((message) => decide(message, deps)));
+}
+
+async function decide(message: Message<unknown>, deps: Consumer): Promise<void> {
+  const attempt = message.attempts;
+  const parsed = webhookJobSchema.safeParse(message.body);
+  if (!parsed.success) {
+    await deadLetterNow(message, deps, classifyFailure(parsed.error));
+    return;
+  }
+
+  const job = parsed.data;
+  const fields = {
+    eventId: job.eventId,
+    correlationId: job.correlationId,
+    provider: job.provider,
+    attempt,
+  };
+  try {
+    const started = Date.now();
+    const outcome = await processJob(job, { ...deps, attempt });
+    message.ack();
+    log.info("job done", {
+      ...fields,
+      status: outcome.status,
+      reason: outcome.status === "skipped" ? outcome.reason : undefined,
+      durationMs: Date.now() - started,
+    });
+  } catch (error) {
+    const failure = classifyFailure(error);
+    if (failure.errorClass === "permanent") {
+      await deadLetterNow(message, deps, failure);
+      return;
+    }
+    const delaySeconds = retryDelaySeconds(
+      attempt,
+      deps.config.RETRY_DELAYS_SECONDS,
+      failure.retryAfterSeconds,
+    );
+    await recordRetry(deps.db, job, attempt, failure, deps.config).catch(() =>
+      log.error("recording a retry failed", fields),
+    );
+    message.retry({ delaySeconds });
+    log.warn("job retry scheduled", {
+      ...fields,
+      delaySeconds,
+      errorClass: failure.errorClass,
+      errorCode: failure.code,
+    });
+  }
+}
+
+/** A permanent failure goes to the dead letter at once; only if that write fails, retry. */
+async function deadLetterNow(message: Message<unknown>, deps: Consumer, failure: JobFailure) {
+  const input = { id: message.id, body: message.body, attempts: message.attempts, failure };
+  try {
+    await writeDeadLetter(deps.db, deps.sealKey, input);
+    message.ack();
+  } catch (error) {
+    log.error("dead letter write failed", {
+      errorClass: errorName(error),
+      errorCode: failure.code,
+    });
+    message.retry({
+      delaySeconds: retryDelaySeconds(message.attempts, deps.config.RETRY_DELAYS_SECONDS),
+    });
+    return;
+  }
+  await notify(deps.config, input);
+}
+
+/** Keeps the failure on the event (the dead-letter consumer reads it) and audits the retry. */
+async function recordRetry(
+  db: Database,
+  job: WebhookJob,
+  attempt: number,
+  failure: JobFailure,
+  config: Config,
+) {
+  const now = Date.now();
+  const final = !hasRetriesLeft(attempt, config.RETRY_DELAYS_SECONDS);
+  await db.batch([
+    db
+      .update(webhookEvents)
+      .set({
+        status: "retrying",
+        attempts: attempt,
+        lastErrorClass: failure.errorClass,
+        lastErrorCode: failure.code,
+        lastErrorMessage: failure.message,
+        updatedAt: now,
+      })
+      .where(eq(webhookEvents.eventId, job.eventId)),
+    auditEntry(
+      db,
+      {
+        eventId: job.eventId,
+        provider: job.provider,
+        correlationId: job.correlationId,
+        action: final ? "retries_exhausted" : "retry_scheduled",
+        attempt,
+        errorClass: failure.errorClass,
+        errorCode: failure.code,
+      },
+      now,
+    ),
+  ]);
+}
+
+/** Consumes the dead-letter queue: jobs whose last retry failed. */
+export async function consumeDeadLetters(batch: MessageBatch<unknown>, env: Env): Promise<void> {
+  let deps: Consumer;
+  try {
+    deps = await consumer(env);
+  } catch (error) {
+    log.error("dead-letter consumer misconfigured", {
+      errorClass: errorName(error),
+      reason: String(error),
+    });
+    batch.retryAll({ delaySeconds: CONFIG_RETRY_SECONDS });
+    return;
+  }
+  await Promise.all(
+    batch.messages.map(async (message) => {
+      const job = webhookJobSchema.safeParse(message.body);
+      try {
+        const last = await lastFailure(deps.db, job.data?.eventId);
+        // The job's own attempts, not the dead-letter queue's count.
+        const attempts = last.attempts ?? deps.config.RETRY_DELAYS_SECONDS.length + 1;
+        const input = { id: message.id, body: message.body, attempts, failure: last.failure };
+        await writeDeadLetter(deps.db, deps.sealKey, input);
+        message.ack();
+        await notify(deps.config, input);
+      } catch (error) {
+        // Never lost: back off up to an hour and try again (max_retries = 100 in wrangler.toml).
+        const delaySeconds = Math.min(60 * 2 ** (message.attempts - 1), 3_600);
+        log.error("dead letter write failed", {
+          errorClass: errorName(error),
+          attempt: message.attempts,
+          delaySeconds,
+        });
+        message.retry({ delaySeconds });
+      }
+    }),
+  );
+}
+
+async function notify(
+  config: Config,
+  input: { id: string; body: unknown; attempts: number; failure: JobFailure },
+) {
+  const job = webhookJobSchema.safeParse(input.body);
+  await alertOperators(config, {
+    deadLetterId: input.id,
+    eventId: job.data?.eventId ?? `unknown:${input.id}`,
+    provider: job.data?.provider ?? "unknown",
+    correlationId: job.data?.correlationId ?? "unknown",
+    errorCode: input.failure.code,
+    attempts: input.attempts,
+  });
+}

@@ -1,0 +1,90 @@
+import { z } from "zod";
+import type { WebhookJob } from "./job";
+
+/**
+ * The messaging item inside a job, as the consumer reads it. Loose like the receiving schema:
+ * only the fields that decide what happens are checked.
+ * https://developers.facebook.com/docs/instagram-platform/webhooks/examples
+ */
+const messagingContent = z.looseObject({
+  sender: z.looseObject({ id: z.string().min(1) }),
+  recipient: z.looseObject({ id: z.string().min(1) }),
+  timestamp: z.number().optional(),
+  message: z
+    .looseObject({
+      mid: z.string().min(1),
+      text: z.string().optional(),
+      is_echo: z.boolean().optional(),
+      is_deleted: z.boolean().optional(),
+      is_unsupported: z.boolean().optional(),
+      attachments: z.array(z.unknown()).optional(),
+    })
+    .optional(),
+  postback: z.looseObject({ mid: z.string().optional(), title: z.string().optional() }).optional(),
+});
+
+export interface InboundMessage {
+  kind: "text" | "attachment" | "postback";
+  providerMessageId: string;
+  accountId: string;
+  senderId: string;
+  /** When the user sent it, in ms since the epoch. */
+  sentAt: number;
+  text: string | null;
+}
+
+export type SkipReason =
+  | "echo"
+  | "deleted"
+  | "unsupported"
+  | "read"
+  | "reaction"
+  | "edit"
+  | "referral"
+  | "not_a_message"
+  | "unknown_kind";
+
+export type ClassifiedEvent =
+  | { type: "inbound"; message: InboundMessage }
+  | { type: "skip"; reason: SkipReason };
+
+/** Tells what a job's event is. Throws a ZodError for content that can never be handled. */
+export function classifyEvent(job: WebhookJob): ClassifiedEvent {
+  if (job.source === "changes") return { type: "skip", reason: "not_a_message" };
+
+  const item = messagingContent.parse(job.content);
+  const { message, postback } = item;
+  const base = {
+    accountId: job.accountId,
+    senderId: item.sender.id,
+    sentAt: item.timestamp ?? job.receivedAt,
+  };
+
+  if (message) {
+    // Our own replies come back as echoes; answering them would loop.
+    if (message.is_echo) return { type: "skip", reason: "echo" };
+    if (message.is_deleted) return { type: "skip", reason: "deleted" };
+    if (message.is_unsupported) return { type: "skip", reason: "unsupported" };
+    const kind = message.text === undefined ? "attachment" : "text";
+    return {
+      type: "inbound",
+      message: { ...base, kind, providerMessageId: message.mid, text: message.text ?? null },
+    };
+  }
+  if (postback) {
+    return {
+      type: "inbound",
+      message: {
+        ...base,
+        kind: "postback",
+        providerMessageId: postback.mid ?? job.eventId,
+        text: postback.title ?? null,
+      },
+    };
+  }
+  if ("read" in item) return { type: "skip", reason: "read" };
+  if ("reaction" in item) return { type: "skip", reason: "reaction" };
+  if ("message_edit" in item) return { type: "skip", reason: "edit" };
+  if ("referral" in item) return { type: "skip", reason: "referral" };
+  return { type: "skip", reason: "unknown_kind" };
+}
