@@ -3,12 +3,14 @@ import { HTTPException } from "hono/http-exception";
 import type { ContentfulStatusCode } from "hono/utils/http-status";
 import { ConfigError } from "./config";
 import type { Env } from "./env";
+import { health } from "./health";
 import { errorName, log } from "./log";
 import { webhooks } from "./webhooks/route";
 
 export const app = new Hono<{ Bindings: Env }>();
 
 app.route("/webhooks", webhooks);
+app.route("/health", health);
 
 app.notFound((c) => c.json({ error: { status: 404, message: "no such route" } }, 404));
 

@@ -37,6 +37,15 @@ const configSchema = z.object({
     .default("v26.0"),
   GRAPH_API_TIMEOUT_MS: z.coerce.number().int().min(100).max(60_000).default(10_000),
   RETRY_DELAYS_SECONDS: delayList.default([60, 300, 900]),
+  /** Meta redelivers for up to 36 hours; a claim must outlive that to catch every duplicate. */
+  CLAIM_RETENTION_HOURS: z.coerce
+    .number()
+    .int()
+    .min(37, "must exceed Meta's 36-hour redelivery")
+    .default(72),
+  MESSAGE_RETENTION_DAYS: z.coerce.number().int().min(1).default(90),
+  DEAD_LETTER_RETENTION_DAYS: z.coerce.number().int().min(1).default(30),
+  AUDIT_RETENTION_DAYS: z.coerce.number().int().min(1).default(90),
 });
 
 export type Config = z.infer<typeof configSchema>;

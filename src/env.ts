@@ -16,4 +16,8 @@ export interface Env {
   GRAPH_API_VERSION?: string;
   GRAPH_API_TIMEOUT_MS?: string;
   RETRY_DELAYS_SECONDS?: string;
+  CLAIM_RETENTION_HOURS?: string;
+  MESSAGE_RETENTION_DAYS?: string;
+  DEAD_LETTER_RETENTION_DAYS?: string;
+  AUDIT_RETENTION_DAYS?: string;
 }

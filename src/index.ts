@@ -1,6 +1,9 @@
 import { app } from "./app";
+import { loadConfig } from "./config";
+import { database } from "./db/client";
 import type { Env } from "./env";
 import { consumeDeadLetters, consumeJobs } from "./jobs/consume";
+import { purgeExpired } from "./retention";
 
 export default {
   fetch: app.fetch,
@@ -9,5 +12,10 @@ export default {
   async queue(batch: MessageBatch<unknown>, env: Env) {
     if (batch.queue.endsWith("-dlq")) await consumeDeadLetters(batch, env);
     else await consumeJobs(batch, env);
+  },
+
+  /** The retention cron (wrangler.toml [triggers]). A failure throws, so the run shows failed. */
+  async scheduled(controller: ScheduledController, env: Env) {
+    await purgeExpired(database(env.DB), loadConfig(env), controller.scheduledTime);
   },
 } satisfies ExportedHandler<Env>;
