@@ -49,9 +49,11 @@ CREATE TABLE `messages` (
 CREATE TABLE `replies` (
 	`event_id` text PRIMARY KEY NOT NULL,
 	`conversation_id` text NOT NULL,
-	`provider_message_id` text NOT NULL,
+	`status` text NOT NULL,
+	`claimed_at` integer NOT NULL,
+	`provider_message_id` text,
 	`text_sealed` text NOT NULL,
-	`sent_at` integer NOT NULL
+	`sent_at` integer
 );
 --> statement-breakpoint
 CREATE TABLE `webhook_events` (

@@ -1,4 +1,4 @@
-import { z } from "zod";
+import * as z from "zod";
 import type { Env } from "./env";
 
 /** Cloudflare Queues refuses a retry delay above 12 hours. */

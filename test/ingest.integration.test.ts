@@ -242,6 +242,19 @@ describe("POST /webhooks/instagram dedupe and enqueue", () => {
     expect(sent).toHaveLength(1);
   });
 
+  it("treats a deletion as an event of its own, though it repeats the message's mid", async () => {
+    const { queue, sent } = recordingQueue();
+    const message = textMessage({ mid: "mid-deleted-later" });
+    const deletion = { ...message, message: { mid: "mid-deleted-later", is_deleted: true } };
+
+    await postWebhook(delivery([message]), { bindings: { JOBS: queue } });
+    await postWebhook(delivery([deletion]), { bindings: { JOBS: queue } });
+
+    expect(sent).toHaveLength(2);
+    expect(sent[1]?.eventId).toMatch(/^sha256:/);
+    expect(sent[1]?.content).toMatchObject({ message: { is_deleted: true } });
+  });
+
   it("answers 200 and sends nothing for a delivery without events", async () => {
     const { queue, sent } = recordingQueue();
     const response = await postWebhook(

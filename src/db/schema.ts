@@ -52,13 +52,21 @@ export const messages = sqliteTable("messages", {
   createdAt: integer("created_at").notNull(),
 });
 
-/** The reply ledger: at most one reply per inbound event, checked before every send. */
+/**
+ * The reply ledger: at most one reply per inbound event. A run claims the row ('sending')
+ * before calling the Send API and marks it 'sent' with Graph's message id afterwards, so two
+ * runs of one job never both send.
+ */
 export const replies = sqliteTable("replies", {
   eventId: text("event_id").primaryKey(),
   conversationId: text("conversation_id").notNull(),
-  providerMessageId: text("provider_message_id").notNull(),
+  status: text("status", { enum: ["sending", "sent"] }).notNull(),
+  /** When the sending run claimed the row; another run may take it over after a lease. */
+  claimedAt: integer("claimed_at").notNull(),
+  /** Graph's `message_id`; null while sending, or when Graph's success carried none. */
+  providerMessageId: text("provider_message_id"),
   textSealed: text("text_sealed").notNull(),
-  sentAt: integer("sent_at").notNull(),
+  sentAt: integer("sent_at"),
 });
 
 export const DEAD_LETTER_STATUSES = ["open", "replayed"] as const;

@@ -11,6 +11,11 @@ function isPermanentCode(code: number): boolean {
   return code === 10 || code === 100 || code === 190 || (code >= 200 && code <= 299);
 }
 
+/** Server errors, rate limiting, and a request timeout reported by a proxy on the way. */
+function isTransientStatus(status: number): boolean {
+  return status >= 500 || status === 429 || status === 408;
+}
+
 interface GraphErrorBody {
   error?: { message?: unknown; code?: unknown; is_transient?: unknown };
 }
@@ -24,12 +29,11 @@ export async function graphFailure(response: Response): Promise<JobFailure> {
   const message = `Send API answered ${response.status}${detail}`;
   const errorCode = code === undefined ? `http_${response.status}` : `graph_${code}`;
 
-  // An unknown code on a 5xx or 429 is taken as the status says: worth another attempt.
+  // An unknown code on a 5xx, 429 or 408 is taken as the status says: worth another attempt.
   const retryable =
     (code !== undefined && RETRYABLE_CODES.has(code)) ||
     error?.is_transient === true ||
-    ((response.status >= 500 || response.status === 429) &&
-      (code === undefined || !isPermanentCode(code)));
+    (isTransientStatus(response.status) && (code === undefined || !isPermanentCode(code)));
   const retryAfter = requestedDelaySeconds(response.headers);
   return new JobFailure(retryable ? "retryable" : "permanent", errorCode, message, retryAfter);
 }

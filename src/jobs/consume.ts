@@ -15,6 +15,14 @@ import { hasRetriesLeft, retryDelaySeconds } from "./retry";
 /** Used when the configuration itself is broken: keep the jobs and look again later. */
 const CONFIG_RETRY_SECONDS = 300;
 
+/**
+ * The dead-letter queue's backoff, doubling from a minute up to an hour. With max_retries = 100
+ * (wrangler.toml) a dead letter outlives days of outage or misconfiguration.
+ */
+export function deadLetterRetrySeconds(attempts: number): number {
+  return Math.min(60 * 2 ** (Math.max(attempts, 1) - 1), 3_600);
+}
+
 interface Consumer {
   db: Database;
   config: Config;
@@ -42,7 +50,23 @@ export async function consumeJobs(batch: MessageBatch<unknown>, env: Env): Promi
     batch.retryAll({ delaySeconds: CONFIG_RETRY_SECONDS });
     return;
   }
-  await Promise.all(batch.messages.map((message) => decide(message, deps)));
+  // Copies of one job in a batch run one after another, so that a copy finds the reply the
+  // first one recorded instead of racing it to the Send API.
+  await Promise.all(
+    copiesByEvent(batch.messages).map(async (copies) => {
+      for (const message of copies) await decide(message, deps);
+    }),
+  );
+}
+
+function copiesByEvent(messages: readonly Message<unknown>[]): Message<unknown>[][] {
+  const groups = new Map<string, Message<unknown>[]>();
+  for (const message of messages) {
+    const eventId = (message.body as { eventId?: unknown } | null)?.eventId;
+    const key = typeof eventId === "string" ? `event:${eventId}` : `message:${message.id}`;
+    groups.set(key, [...(groups.get(key) ?? []), message]);
+  }
+  return [...groups.values()];
 }
 
 async function decide(message: Message<unknown>, deps: Consumer): Promise<void> {
@@ -97,8 +121,9 @@ async function decide(message: Message<unknown>, deps: Consumer): Promise<void> 
 /** A permanent failure goes to the dead letter at once; only if that write fails, retry. */
 async function deadLetterNow(message: Message<unknown>, deps: Consumer, failure: JobFailure) {
   const input = { id: message.id, body: message.body, attempts: message.attempts, failure };
+  let stored: boolean;
   try {
-    await writeDeadLetter(deps.db, deps.sealKey, input);
+    stored = await writeDeadLetter(deps.db, deps.sealKey, input);
     message.ack();
   } catch (error) {
     log.error("dead letter write failed", {
@@ -110,7 +135,7 @@ async function deadLetterNow(message: Message<unknown>, deps: Consumer, failure:
     });
     return;
   }
-  await notify(deps.config, input);
+  if (stored) await notify(deps.config, input);
 }
 
 /** Keeps the failure on the event (the dead-letter consumer reads it) and audits the retry. */
@@ -161,7 +186,10 @@ export async function consumeDeadLetters(batch: MessageBatch<unknown>, env: Env)
       errorClass: errorName(error),
       reason: String(error),
     });
-    batch.retryAll({ delaySeconds: CONFIG_RETRY_SECONDS });
+    // The same backoff as a failed write: a flat delay would use up max_retries in hours.
+    for (const message of batch.messages) {
+      message.retry({ delaySeconds: deadLetterRetrySeconds(message.attempts) });
+    }
     return;
   }
   await Promise.all(
@@ -172,12 +200,11 @@ export async function consumeDeadLetters(batch: MessageBatch<unknown>, env: Env)
         // The job's own attempts, not the dead-letter queue's count.
         const attempts = last.attempts ?? deps.config.RETRY_DELAYS_SECONDS.length + 1;
         const input = { id: message.id, body: message.body, attempts, failure: last.failure };
-        await writeDeadLetter(deps.db, deps.sealKey, input);
+        const stored = await writeDeadLetter(deps.db, deps.sealKey, input);
         message.ack();
-        await notify(deps.config, input);
+        if (stored) await notify(deps.config, input);
       } catch (error) {
-        // Never lost: back off up to an hour and try again (max_retries = 100 in wrangler.toml).
-        const delaySeconds = Math.min(60 * 2 ** (message.attempts - 1), 3_600);
+        const delaySeconds = deadLetterRetrySeconds(message.attempts);
         log.error("dead letter write failed", {
           errorClass: errorName(error),
           attempt: message.attempts,

@@ -29,16 +29,24 @@ function identify(input: DeadLetterInput) {
 
 /**
  * Writes the dead letter with its payload sealed, marks the event dead-lettered and audits it,
- * in one transaction. Writing the same dead letter twice changes nothing.
+ * in one transaction. Writing the same dead letter again (a redelivered queue message) changes
+ * nothing and returns false, so that operators are alerted once.
  */
 export async function writeDeadLetter(
   db: Database,
   sealKey: CryptoKey,
   input: DeadLetterInput,
-): Promise<void> {
+): Promise<boolean> {
   const now = Date.now();
   const who = identify(input);
   const { failure } = input;
+
+  // The row, the status and the audit entry are written together, so a row means all three.
+  const [existing] = await db
+    .select({ id: deadLetters.id })
+    .from(deadLetters)
+    .where(eq(deadLetters.id, input.id));
+  if (existing) return false;
 
   await db.batch([
     db
@@ -76,6 +84,7 @@ export async function writeDeadLetter(
     errorClass: failure.errorClass,
     errorCode: failure.code,
   });
+  return true;
 }
 
 /**
@@ -122,14 +131,14 @@ export async function alertOperators(
   },
 ): Promise<void> {
   if (!config.ALERT_WEBHOOK_URL) return;
+  const text =
+    `Dead letter ${alert.deadLetterId}: ${alert.provider} event failed with ` +
+    `${alert.errorCode} after ${alert.attempts} attempt(s)`;
   try {
     const response = await fetch(config.ALERT_WEBHOOK_URL, {
       method: "POST",
       headers: { "content-type": "application/json" },
-      body: JSON.stringify({
-        text: `Dead letter ${alert.deadLetterId}: ${alert.provider} event failed with ${alert.errorCode} after ${alert.attempts} attempt(s)`,
-        ...alert,
-      }),
+      body: JSON.stringify({ text, ...alert }),
       signal: AbortSignal.timeout(5_000),
     });
     if (!response.ok) throw new Error(`alert target answered ${response.status}`);

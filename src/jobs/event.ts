@@ -1,4 +1,4 @@
-import { z } from "zod";
+import * as z from "zod";
 import type { WebhookJob } from "./job";
 
 /**
@@ -46,6 +46,7 @@ export type SkipReason =
 
 export type ClassifiedEvent =
   | { type: "inbound"; message: InboundMessage }
+  | { type: "deleted"; providerMessageId: string }
   | { type: "skip"; reason: SkipReason };
 
 /** Tells what a job's event is. Throws a ZodError for content that can never be handled. */
@@ -57,13 +58,13 @@ export function classifyEvent(job: WebhookJob): ClassifiedEvent {
   const base = {
     accountId: job.accountId,
     senderId: item.sender.id,
-    sentAt: item.timestamp ?? job.receivedAt,
+    sentAt: item.timestamp === undefined ? job.receivedAt : epochMs(item.timestamp),
   };
 
   if (message) {
     // Our own replies come back as echoes; answering them would loop.
     if (message.is_echo) return { type: "skip", reason: "echo" };
-    if (message.is_deleted) return { type: "skip", reason: "deleted" };
+    if (message.is_deleted) return { type: "deleted", providerMessageId: message.mid };
     if (message.is_unsupported) return { type: "skip", reason: "unsupported" };
     const kind = message.text === undefined ? "attachment" : "text";
     return {
@@ -87,4 +88,12 @@ export function classifyEvent(job: WebhookJob): ClassifiedEvent {
   if ("message_edit" in item) return { type: "skip", reason: "edit" };
   if ("referral" in item) return { type: "skip", reason: "referral" };
   return { type: "skip", reason: "unknown_kind" };
+}
+
+/**
+ * Meta's timestamps are milliseconds, but some payloads carry seconds; read as milliseconds
+ * those fall in 1973 or earlier and would close the reply window on every message.
+ */
+function epochMs(timestamp: number): number {
+  return timestamp < 100_000_000_000 ? timestamp * 1000 : timestamp;
 }

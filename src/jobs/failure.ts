@@ -34,7 +34,11 @@ export function classifyFailure(error: unknown): JobFailure {
   if (error instanceof Error && /D1_|SQLITE_/.test(error.message)) {
     return new JobFailure("retryable", "d1_error", "the database call failed");
   }
-  if (error instanceof TypeError) {
+  // workerd reports a dropped connection as a plain Error ("Network connection lost.").
+  if (
+    error instanceof TypeError ||
+    (error instanceof Error && /network|connection|socket/i.test(error.message))
+  ) {
     return new JobFailure("retryable", "network", "the request failed before a response");
   }
   return new JobFailure("retryable", "internal", "unexpected error while processing the job");

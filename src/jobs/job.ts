@@ -1,4 +1,4 @@
-import { z } from "zod";
+import * as z from "zod";
 
 export const PROVIDERS = ["instagram", "facebook", "whatsapp"] as const;
 export type Provider = (typeof PROVIDERS)[number];

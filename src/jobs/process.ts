@@ -6,11 +6,12 @@ import type { Config } from "../config";
 import type { Database } from "../db/client";
 import { conversations, messages, replies, webhookEvents } from "../db/schema";
 import { decideReply } from "../instagram/reply-policy";
-import { sendText } from "../instagram/send-api";
+import { type SendResult, sendText } from "../instagram/send-api";
 import { seal } from "../seal";
 import { classifyEvent, type InboundMessage, type SkipReason } from "./event";
 import { JobFailure } from "./failure";
 import type { WebhookJob } from "./job";
+import { claimReply, markReplySent, REPLY_LEASE_MS, releaseReply } from "./reply-ledger";
 
 /** Meta lets a business answer a user only within 24 hours of the user's last message. */
 export const REPLY_WINDOW_MS = 24 * 60 * 60 * 1000;
@@ -28,18 +29,23 @@ export type JobOutcome =
 
 /**
  * One attempt at one job. Every step is safe to run again: rows are inserted only if absent,
- * and the reply ledger is checked before sending, so a redelivered job never replies twice.
+ * and the reply is claimed in the ledger before sending, so a redelivered job, or two runs of
+ * it at once, never reply twice.
  */
 export async function processJob(job: WebhookJob, ctx: JobContext): Promise<JobOutcome> {
   const event = classifyEvent(job);
+  if (event.type === "deleted") {
+    await finish(ctx, job, "skipped", "deleted", [eraseText(ctx.db, event.providerMessageId)]);
+    return { status: "skipped", reason: "deleted" };
+  }
   if (event.type === "skip") {
     await finish(ctx, job, "skipped", event.reason);
     return { status: "skipped", reason: event.reason };
   }
 
   const { message } = event;
-  const { conversationId, alreadyReplied } = await recordInbound(ctx, job, message);
-  if (alreadyReplied) {
+  const { conversationId, replyStatus } = await recordInbound(ctx, job, message);
+  if (replyStatus === "sent") {
     await finish(ctx, job, "processed", "already_replied");
     return { status: "processed", replied: true };
   }
@@ -53,20 +59,41 @@ export async function processJob(job: WebhookJob, ctx: JobContext): Promise<JobO
     throw new JobFailure("permanent", "outside_window", "the 24-hour reply window has closed");
   }
 
-  const sent = await sendText(ctx.config, message.senderId, reply.text);
+  const textSealed = await seal(ctx.sealKey, reply.text, `reply:${job.eventId}`);
+  const claim = await claimReply(ctx.db, { eventId: job.eventId, conversationId, textSealed });
+  if (claim === "sent") {
+    await finish(ctx, job, "processed", "already_replied");
+    return { status: "processed", replied: true };
+  }
+  if (claim === "in_progress") {
+    throw new JobFailure(
+      "retryable",
+      "reply_in_progress",
+      "another run of this job is sending its reply",
+      REPLY_LEASE_MS / 1000,
+    );
+  }
+
+  let sent: SendResult;
+  try {
+    sent = await sendText(ctx.config, message.senderId, reply.text);
+  } catch (error) {
+    // If the release fails too, the claim lapses after REPLY_LEASE_MS.
+    await releaseReply(ctx.db, job.eventId).catch(() => undefined);
+    throw error;
+  }
   await finish(ctx, job, "processed", undefined, [
-    ctx.db
-      .insert(replies)
-      .values({
-        eventId: job.eventId,
-        conversationId,
-        providerMessageId: sent.messageId ?? "unknown",
-        textSealed: await seal(ctx.sealKey, reply.text, `reply:${job.eventId}`),
-        sentAt: Date.now(),
-      })
-      .onConflictDoNothing(),
+    markReplySent(ctx.db, job.eventId, sent.messageId),
   ]);
   return { status: "processed", replied: true };
+}
+
+/** A user deleted their message: keep no text of it. */
+function eraseText(db: Database, providerMessageId: string) {
+  return db
+    .update(messages)
+    .set({ textSealed: null })
+    .where(eq(messages.providerMessageId, providerMessageId));
 }
 
 /**
@@ -104,12 +131,9 @@ async function recordInbound(ctx: JobContext, job: WebhookJob, message: InboundM
         createdAt: now,
       })
       .onConflictDoNothing(),
-    ctx.db
-      .select({ eventId: replies.eventId })
-      .from(replies)
-      .where(eq(replies.eventId, job.eventId)),
+    ctx.db.select({ status: replies.status }).from(replies).where(eq(replies.eventId, job.eventId)),
   ]);
-  return { conversationId, alreadyReplied: ledger.length > 0 };
+  return { conversationId, replyStatus: ledger[0]?.status };
 }
 
 /** Marks the event done and audits it, atomically with any last writes of the job. */

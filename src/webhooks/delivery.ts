@@ -1,5 +1,5 @@
 import { HTTPException } from "hono/http-exception";
-import { z } from "zod";
+import * as z from "zod";
 import { sha256Hex } from "../bytes";
 
 /** Deeper JSON than any Meta payload; refusing it keeps digesting from exhausting the stack. */
@@ -14,7 +14,7 @@ const messagingItem = z.looseObject({
   sender: z.looseObject({ id: z.string().min(1) }),
   recipient: z.looseObject({ id: z.string().min(1) }),
   timestamp: z.number().optional(),
-  message: z.looseObject({ mid: z.string().min(1) }).optional(),
+  message: z.looseObject({ mid: z.string().min(1), is_deleted: z.boolean().optional() }).optional(),
 });
 
 const changeItem = z.looseObject({
@@ -93,7 +93,9 @@ export async function splitDelivery(delivery: Delivery): Promise<DeliveredEvent[
   const events: DeliveredEvent[] = [];
   for (const { id: accountId, messaging = [], changes = [] } of delivery.entry) {
     for (const item of messaging) {
-      const eventId = item.message?.mid ?? (await digestId(accountId, "messaging", item));
+      // A deletion repeats the deleted message's mid; it is an event of its own.
+      const mid = item.message?.is_deleted ? undefined : item.message?.mid;
+      const eventId = mid ?? (await digestId(accountId, "messaging", item));
       events.push({ eventId, accountId, source: "messaging", content: item });
     }
     for (const item of changes) {

@@ -11,5 +11,7 @@ export const TEST_BINDINGS = {
   GRAPH_API_BASE_URL: "https://graph.test",
   GRAPH_API_VERSION: "v26.0",
   GRAPH_API_TIMEOUT_MS: "300",
-  RETRY_DELAYS_SECONDS: "60,300,900",
+  // No wait between attempts, so the runtime-driven consumer reaches the dead-letter queue
+  // within a test. Tests that assert delays pass PRODUCTION_SCHEDULE (test/support/jobs.ts).
+  RETRY_DELAYS_SECONDS: "0,0,0",
 } as const;

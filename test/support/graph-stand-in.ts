@@ -10,38 +10,45 @@ export interface GraphCall {
 }
 
 /** How the stand-in answers one call: a response, a hang until timeout, or a dropped line. */
-export type GraphAnswer = Response | "timeout" | "reset";
+export type GraphAnswer = Response | "timeout" | "reset" | { successAfterMs: number };
 
 export const ALERT_URL = "https://alerts.test/hook";
 
 /**
  * A stand-in for the Graph API, installed over `fetch` for one test. It answers scripted
  * calls in order, then with success; records every call; and fails any request to another
- * host, so no test can reach the network by accident.
+ * host, so no test can reach the network by accident. It also stands in for the operators'
+ * alert endpoint at ALERT_URL.
+ *
+ * The spy is on the test isolate's global `fetch`, which the Worker's queue handler shares
+ * when the runtime invokes it, so end-to-end flows are intercepted as well.
  */
 export function installGraphStandIn() {
   const calls: GraphCall[] = [];
-  const alerts: unknown[] = [];
+  const alerts: Array<Record<string, unknown>> = [];
   const script: GraphAnswer[] = [];
+  const byRecipient = new Map<string, () => GraphAnswer>();
+  let alertStatus = 200;
   let sent = 0;
 
   const spy = vi.spyOn(globalThis, "fetch").mockImplementation(async (input, init) => {
     const request = new Request(input, init);
     if (request.url === ALERT_URL) {
       alerts.push(await request.json());
-      return new Response("ok");
+      return new Response("ok", { status: alertStatus });
     }
     if (!request.url.startsWith(TEST_BINDINGS.GRAPH_API_BASE_URL)) {
       throw new TypeError(`unexpected request to ${new URL(request.url).host} in a test`);
     }
 
-    calls.push({
+    const call: GraphCall = {
       url: request.url,
       method: request.method,
       authorization: request.headers.get("authorization"),
       body: await request.json(),
-    });
-    const answer = script.shift();
+    };
+    calls.push(call);
+    const answer = byRecipient.get(call.body.recipient?.id)?.() ?? script.shift();
     if (answer === "reset") throw new TypeError("Network connection lost.");
     if (answer === "timeout") {
       return new Promise<Response>((_, reject) => {
@@ -49,7 +56,11 @@ export function installGraphStandIn() {
         signal.addEventListener("abort", () => reject(signal.reason));
       });
     }
-    if (answer) return answer;
+    if (answer && "successAfterMs" in answer) {
+      await new Promise((resolve) => setTimeout(resolve, answer.successAfterMs));
+    } else if (answer) {
+      return answer;
+    }
     sent += 1;
     return Response.json({ recipient_id: "stand-in", message_id: `graph-mid-${sent}` });
   });
@@ -61,20 +72,34 @@ export function installGraphStandIn() {
     answer(...answers: GraphAnswer[]) {
       script.push(...answers);
     },
+    /** Answers every call to this recipient with a fresh answer from `next`. */
+    answerFor(recipientId: string, next: () => GraphAnswer) {
+      byRecipient.set(recipientId, next);
+    },
+    /** Makes the alert endpoint answer with this status from now on. */
+    failAlerts(status = 500) {
+      alertStatus = status;
+    },
+    /** The calls that tried to reach this recipient. */
+    callsTo(recipientId: string) {
+      return calls.filter((call) => call.body.recipient?.id === recipientId);
+    },
     restore: () => spy.mockRestore(),
   };
 }
+
+export type GraphStandIn = ReturnType<typeof installGraphStandIn>;
 
 /** A Graph error response as Meta shapes it. */
 export function graphError(
   status: number,
   code: number,
-  options: { transient?: boolean; headers?: Record<string, string> } = {},
+  options: { transient?: boolean; headers?: Record<string, string>; message?: string } = {},
 ): Response {
   return Response.json(
     {
       error: {
-        message: `(#${code}) stand-in error`,
+        message: options.message ?? `(#${code}) stand-in error`,
         type: "OAuthException",
         code,
         ...(options.transient === undefined ? {} : { is_transient: options.transient }),
