@@ -31,7 +31,9 @@ export function classifyFailure(error: unknown): JobFailure {
   ) {
     return new JobFailure("retryable", "timeout", "the request timed out");
   }
-  if (error instanceof Error && /D1_|SQLITE_/.test(error.message)) {
+  // drizzle wraps what D1 throws for a single statement; D1's own message is then the cause.
+  const causes = error instanceof Error ? [error, error.cause] : [];
+  if (causes.some((cause) => cause instanceof Error && /D1_|SQLITE_/.test(cause.message))) {
     return new JobFailure("retryable", "d1_error", "the database call failed");
   }
   // workerd reports a dropped connection as a plain Error ("Network connection lost.").
