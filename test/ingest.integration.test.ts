@@ -1,5 +1,6 @@
 import { env } from "cloudflare:test";
 import { describe, expect, it } from "vitest";
+import { MAX_DELIVERY_BYTES } from "../src/webhooks/body";
 import { TEST_BINDINGS } from "./support/bindings";
 import {
   ACCOUNT_ID,
@@ -134,9 +135,9 @@ describe("POST /webhooks/instagram validation", () => {
     expect(sent[0]?.content).toMatchObject({ brand_new_field: { nested: true } });
   });
 
-  it("answers 413 to a body over 1 MiB, before verifying or storing anything", async () => {
+  it("answers 413 to a body over the limit, before verifying or storing anything", async () => {
     const { queue, sent } = recordingQueue();
-    const huge = JSON.stringify(delivery([textMessage({ text: "x".repeat(1024 * 1024) })]));
+    const huge = JSON.stringify(delivery([textMessage({ text: "x".repeat(MAX_DELIVERY_BYTES) })]));
     const response = await postWebhook(huge, { bindings: { JOBS: queue } });
     expect(response.status).toBe(413);
     expect(sent).toHaveLength(0);
@@ -146,7 +147,7 @@ describe("POST /webhooks/instagram validation", () => {
     const chunk = new Uint8Array(256 * 1024).fill(32);
     const stream = new ReadableStream<Uint8Array>({
       start(controller) {
-        for (let i = 0; i < 5; i++) controller.enqueue(chunk);
+        for (let i = 0; i <= MAX_DELIVERY_BYTES / chunk.byteLength; i++) controller.enqueue(chunk);
         controller.close();
       },
     });

@@ -725,4 +725,22 @@ describe("job consumer, what it stores about failures", () => {
     expect(stored).toContain("Invalid OAuth access token");
     for (const secret of [token, sender, text, "HIV"]) expect(stored).not.toContain(secret);
   });
+
+  it("redacts what it sent when Graph quotes it back, however short", async () => {
+    const bindings = { INSTAGRAM_ACCESS_TOKEN: "tok-9" };
+    const job = await claimedJob(textMessage({ sender: "u-77" }));
+    graph.answer(
+      graphError(400, 100, {
+        message: `(#100) bad token tok-9 for u-77: "${PLACEHOLDER_REPLY}"`,
+      }),
+    );
+
+    await attemptJob(job, 1, bindings);
+
+    const [dead] = await deadLettersOf(job.eventId);
+    expect(dead?.error_message).toContain("(#100) bad token [redacted] for [redacted]");
+    for (const sent of ["tok-9", "u-77", PLACEHOLDER_REPLY]) {
+      expect(dead?.error_message).not.toContain(sent);
+    }
+  });
 });

@@ -20,12 +20,16 @@ interface GraphErrorBody {
   error?: { message?: unknown; code?: unknown; is_transient?: unknown };
 }
 
-/** Classifies a Send API response that was not a success. */
-export async function graphFailure(response: Response): Promise<JobFailure> {
+/**
+ * Classifies a Send API response that was not a success. `redact` lists what we sent (token,
+ * recipient, text): Graph may quote it back, and the message is stored with the failure.
+ */
+export async function graphFailure(response: Response, redact: string[] = []): Promise<JobFailure> {
   const body = (await response.json().catch(() => null)) as GraphErrorBody | null;
   const error = body?.error;
   const code = typeof error?.code === "number" ? error.code : undefined;
-  const detail = typeof error?.message === "string" ? `: ${error.message}` : "";
+  const quoted = typeof error?.message === "string" ? error.message : "";
+  const detail = quoted ? `: ${redactAll(quoted, redact)}` : "";
   const message = `Send API answered ${response.status}${detail}`;
   const errorCode = code === undefined ? `http_${response.status}` : `graph_${code}`;
 
@@ -70,4 +74,12 @@ export function requestedDelaySeconds(headers: Headers, now = Date.now()): numbe
   }
 
   return delays.length > 0 ? Math.max(...delays) : undefined;
+}
+
+function redactAll(text: string, values: string[]): string {
+  let redacted = text;
+  for (const value of values) {
+    if (value.length >= 4) redacted = redacted.replaceAll(value, "[redacted]");
+  }
+  return redacted;
 }

@@ -29,7 +29,9 @@ export async function sendText(
     body: JSON.stringify({ recipient: { id: recipientId }, message: { text: fitToBytes(text) } }),
     signal: AbortSignal.timeout(config.GRAPH_API_TIMEOUT_MS),
   });
-  if (!response.ok) throw await graphFailure(response);
+  if (!response.ok) {
+    throw await graphFailure(response, [config.INSTAGRAM_ACCESS_TOKEN, recipientId, text]);
+  }
 
   // A 2xx means Meta took the message; a body without an id must not cause a second send.
   const body = (await response.json().catch(() => null)) as { message_id?: unknown } | null;

@@ -15,6 +15,9 @@ import { hasRetriesLeft, retryDelaySeconds } from "./retry";
 /** Used when the configuration itself is broken: keep the jobs and look again later. */
 const CONFIG_RETRY_SECONDS = 300;
 
+/** max_retries of the dead-letter consumer in wrangler.toml. */
+const DEAD_LETTER_MAX_RETRIES = 100;
+
 /**
  * The dead-letter queue's backoff, doubling from a minute up to an hour. With max_retries = 100
  * (wrangler.toml) a dead letter outlives days of outage or misconfiguration.
@@ -205,7 +208,10 @@ export async function consumeDeadLetters(batch: MessageBatch<unknown>, env: Env)
         if (stored) await notify(deps.config, input);
       } catch (error) {
         const delaySeconds = deadLetterRetrySeconds(message.attempts);
-        log.error("dead letter write failed", {
+        const last = message.attempts > DEAD_LETTER_MAX_RETRIES;
+        log.error(last ? "dead letter lost after its last retry" : "dead letter write failed", {
+          eventId: job.data?.eventId,
+          correlationId: job.data?.correlationId,
           errorClass: errorName(error),
           attempt: message.attempts,
           delaySeconds,

@@ -1,10 +1,11 @@
 import { HTTPException } from "hono/http-exception";
 
 /**
- * The largest delivery accepted. Meta batches up to 1000 updates in one delivery; a messaging
- * update is well under 1 KB, so 1 MiB leaves room without letting a sender pin memory.
+ * The largest delivery accepted. Meta batches up to 1000 updates in one delivery, and one
+ * update with a long message in a non-Latin script can pass 3 KB, so 4 MiB leaves room for a
+ * full batch while still bounding what an unsigned sender can make the Worker read.
  */
-export const MAX_DELIVERY_BYTES = 1024 * 1024;
+export const MAX_DELIVERY_BYTES = 4 * 1024 * 1024;
 
 /** Reads the raw body once, refusing with 413 as soon as it passes the limit. */
 export async function readBody(

@@ -11,6 +11,8 @@ export const CLAIM_LEASE_MS = 120_000;
 
 /** D1 binds at most 100 parameters per statement. */
 const IDS_PER_STATEMENT = 90;
+/** Two parameters per claim (event id, correlation id), and room for the others. */
+const CLAIMS_PER_STATEMENT = 45;
 
 export interface Claim {
   eventId: string;
@@ -22,7 +24,7 @@ export interface ClaimResult {
   claimed: Claim[];
   /** Claimed earlier and enqueued (or further along): no new job. */
   duplicates: string[];
-  /** Claimed moments ago by another request that has not yet confirmed its job. */
+  /** Claimed moments ago by another request that has not yet confirmed its job, or released. */
   inFlight: string[];
 }
 
@@ -57,11 +59,17 @@ export async function claimEvents(
   const others = claims.filter((claim) => !claimedIds.has(claim.eventId)).map((c) => c.eventId);
   if (others.length === 0) return { claimed, duplicates: [], inFlight: [] };
 
+  // A claim that vanished since the insert lost to it was given back by its request: no one
+  // holds the event now, so it counts as in flight and the delivery is asked for again.
   const statuses = await eventStatuses(db, others);
+  const awaitingJob = (id: string) => {
+    const status = statuses.get(id);
+    return status === undefined || status === "received";
+  };
   return {
     claimed,
-    duplicates: others.filter((id) => statuses.get(id) !== "received"),
-    inFlight: others.filter((id) => statuses.get(id) === "received"),
+    duplicates: others.filter((id) => !awaitingJob(id)),
+    inFlight: others.filter(awaitingJob),
   };
 }
 
@@ -77,18 +85,28 @@ async function eventStatuses(db: Database, eventIds: string[]): Promise<Map<stri
   return statuses;
 }
 
+/**
+ * These claims and no others: the event id finds the row by its primary key (without it, D1
+ * reads, and bills, every row of the table), the correlation id makes sure the claim is ours.
+ */
+function ownClaims(part: Claim[]) {
+  return and(
+    eq(webhookEvents.status, "received"),
+    inArray(
+      webhookEvents.eventId,
+      part.map((claim) => claim.eventId),
+    ),
+    inArray(
+      webhookEvents.correlationId,
+      part.map((claim) => claim.correlationId),
+    ),
+  );
+}
+
 /** Gives back claims whose jobs were not sent, so that Meta's redelivery can claim them. */
 export async function releaseClaims(db: Database, claims: Claim[]): Promise<void> {
-  const statements = chunk(claims, IDS_PER_STATEMENT).map((part) =>
-    db.delete(webhookEvents).where(
-      and(
-        eq(webhookEvents.status, "received"),
-        inArray(
-          webhookEvents.correlationId,
-          part.map((claim) => claim.correlationId),
-        ),
-      ),
-    ),
+  const statements = chunk(claims, CLAIMS_PER_STATEMENT).map((part) =>
+    db.delete(webhookEvents).where(ownClaims(part)),
   );
   const [first, ...rest] = statements;
   if (first) await db.batch([first, ...rest]);
@@ -96,19 +114,8 @@ export async function releaseClaims(db: Database, claims: Claim[]): Promise<void
 
 /** Records that the jobs were sent. The consumer may have moved an event on already. */
 export async function markQueued(db: Database, claims: Claim[], now: number): Promise<void> {
-  const statements = chunk(claims, IDS_PER_STATEMENT).map((part) =>
-    db
-      .update(webhookEvents)
-      .set({ status: "queued", updatedAt: now })
-      .where(
-        and(
-          eq(webhookEvents.status, "received"),
-          inArray(
-            webhookEvents.correlationId,
-            part.map((claim) => claim.correlationId),
-          ),
-        ),
-      ),
+  const statements = chunk(claims, CLAIMS_PER_STATEMENT).map((part) =>
+    db.update(webhookEvents).set({ status: "queued", updatedAt: now }).where(ownClaims(part)),
   );
   const [first, ...rest] = statements;
   if (first) await db.batch([first, ...rest]);

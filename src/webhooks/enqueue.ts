@@ -1,10 +1,22 @@
+import type { Config } from "../config";
+import type { Database } from "../db/client";
+import { alertOperators, writeDeadLetter } from "../jobs/dead-letter";
+import { JobFailure } from "../jobs/failure";
 import type { WebhookJob } from "../jobs/job";
+import { importSealKey } from "../seal";
 
 /** Cloudflare Queues: at most 100 messages and 256 KB per `sendBatch`. */
 const MAX_BATCH_MESSAGES = 100;
 const MAX_BATCH_BYTES = 250_000;
 /** A job over this size cannot be sent at all (the per-message limit is 128 KB). */
 export const MAX_JOB_BYTES = 120_000;
+
+const encoder = new TextEncoder();
+
+/** A job's size as Queues counts it: UTF-8 bytes, which non-Latin text takes 2 to 4 of. */
+export function jobBytes(job: WebhookJob): number {
+  return encoder.encode(JSON.stringify(job)).byteLength;
+}
 
 /** The jobs that `sendJobs` could not send, when it stopped. */
 export class EnqueueError extends Error {
@@ -38,7 +50,7 @@ function packBatches(jobs: WebhookJob[]): WebhookJob[][] {
   let current: WebhookJob[] = [];
   let bytes = 0;
   for (const job of jobs) {
-    const size = JSON.stringify(job).length + 100;
+    const size = jobBytes(job) + 100;
     if (current.length === MAX_BATCH_MESSAGES || bytes + size > MAX_BATCH_BYTES) {
       batches.push(current);
       current = [];
@@ -49,4 +61,38 @@ function packBatches(jobs: WebhookJob[]): WebhookJob[][] {
   }
   if (current.length > 0) batches.push(current);
   return batches;
+}
+
+/**
+ * Keeps jobs too large for a queue message as dead letters, and alerts operators, so that
+ * someone sees them: refusing the delivery would only have Meta redeliver it until it gives up.
+ */
+export async function deadLetterOversized(
+  db: Database,
+  config: Config,
+  jobs: WebhookJob[],
+  waitUntil: (task: Promise<unknown>) => void,
+): Promise<void> {
+  if (jobs.length === 0) return;
+  const sealKey = await importSealKey(config.DATA_ENCRYPTION_KEY);
+  const failure = new JobFailure(
+    "permanent",
+    "job_too_large",
+    `the event is larger than the ${MAX_JOB_BYTES} bytes a queue message holds`,
+  );
+  for (const job of jobs) {
+    // One id per event, so that writing it again after a lost response changes nothing.
+    const id = `ingest:${job.eventId}`;
+    await writeDeadLetter(db, sealKey, { id, body: job, attempts: 0, failure });
+    waitUntil(
+      alertOperators(config, {
+        deadLetterId: id,
+        eventId: job.eventId,
+        provider: job.provider,
+        correlationId: job.correlationId,
+        errorCode: failure.code,
+        attempts: 0,
+      }),
+    );
+  }
 }

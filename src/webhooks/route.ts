@@ -3,13 +3,13 @@ import { HTTPException } from "hono/http-exception";
 import { loadConfig } from "../config";
 import { database } from "../db/client";
 import type { Env } from "../env";
-import type { WebhookJob } from "../jobs/job";
-import { log } from "../log";
+import { errorName, log } from "../log";
 import { secretsEqual } from "../secrets";
 import { readBody } from "./body";
 import { claimEvents, markQueued, releaseClaims } from "./claim";
-import { type DeliveredEvent, parseDelivery, splitDelivery } from "./delivery";
-import { EnqueueError, sendJobs } from "./enqueue";
+import { parseDelivery, splitDelivery } from "./delivery";
+import { deadLetterOversized, EnqueueError, jobBytes, MAX_JOB_BYTES, sendJobs } from "./enqueue";
+import { buildJobs } from "./jobs";
 import { verifySignature } from "./signature";
 
 export const webhooks = new Hono<{ Bindings: Env }>();
@@ -45,20 +45,31 @@ webhooks.post("/instagram", async (c) => {
   const delivery = parseDelivery(body);
   const receivedAt = Date.now();
   const deliveryId = crypto.randomUUID();
-  const jobs = uniqueEvents(await splitDelivery(delivery)).map((event) => toJob(event, receivedAt));
+  const jobs = buildJobs(await splitDelivery(delivery), receivedAt);
 
   const db = database(c.env.DB);
-  const { claimed, duplicates, inFlight } = await claimEvents(db, jobs, receivedAt);
+  const { claimed, duplicates, inFlight } = await claimEvents(db, jobs, receivedAt).catch(
+    async (error: unknown) => {
+      // The claim may have committed before the failure; give it back so a redelivery gets in.
+      await releaseClaims(db, jobs).catch(() => {
+        log.error("claim release failed", { deliveryId, count: jobs.length });
+      });
+      throw error;
+    },
+  );
   const claimedIds = new Set(claimed.map((claim) => claim.eventId));
   const newJobs = jobs.filter((job) => claimedIds.has(job.eventId));
+  const oversized = newJobs.filter((job) => jobBytes(job) > MAX_JOB_BYTES);
+  const sendable = newJobs.filter((job) => !oversized.includes(job));
 
   try {
-    await sendJobs(c.env.JOBS, newJobs);
+    await deadLetterOversized(db, config, oversized, (task) => c.executionCtx.waitUntil(task));
+    await sendJobs(c.env.JOBS, sendable);
   } catch (error) {
-    if (!(error instanceof EnqueueError)) throw error;
-    const unsent = new Set(error.unsent);
+    // Nothing after the failed step was taken in; a dead letter already written stays.
+    const unsent = new Set(error instanceof EnqueueError ? error.unsent : newJobs);
     await Promise.all([
-      releaseClaims(db, error.unsent).catch(() => {
+      releaseClaims(db, [...unsent]).catch(() => {
         // The claims lapse after CLAIM_LEASE_MS, so Meta's redelivery still gets through.
         log.error("claim release failed", { deliveryId, count: unsent.size });
       }),
@@ -68,16 +79,16 @@ webhooks.post("/instagram", async (c) => {
         Date.now(),
       ).catch(() => log.warn("marking events queued failed", { deliveryId })),
     ]);
-    log.error("enqueue failed", { deliveryId, count: error.unsent.length });
+    log.error("enqueue failed", { deliveryId, count: unsent.size, errorClass: errorName(error) });
     throw new HTTPException(503, { message: "the job queue is unavailable; retry the delivery" });
   }
 
   c.executionCtx.waitUntil(
-    markQueued(db, newJobs, Date.now()).catch(() => {
-      log.warn("marking events queued failed", { deliveryId, count: newJobs.length });
+    markQueued(db, sendable, Date.now()).catch(() => {
+      log.warn("marking events queued failed", { deliveryId, count: sendable.length });
     }),
   );
-  for (const job of newJobs) {
+  for (const job of sendable) {
     log.info("event enqueued", {
       deliveryId,
       eventId: job.eventId,
@@ -99,21 +110,3 @@ webhooks.post("/instagram", async (c) => {
   }
   return c.json({ received: newJobs.length, duplicates: duplicates.length });
 });
-
-function uniqueEvents(events: DeliveredEvent[]): DeliveredEvent[] {
-  const seen = new Set<string>();
-  return events.filter((event) => !seen.has(event.eventId) && seen.add(event.eventId));
-}
-
-function toJob(event: DeliveredEvent, receivedAt: number): WebhookJob {
-  return {
-    version: 1,
-    eventId: event.eventId,
-    provider: "instagram",
-    correlationId: crypto.randomUUID(),
-    receivedAt,
-    accountId: event.accountId,
-    source: event.source,
-    content: event.content,
-  };
-}
