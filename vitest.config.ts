@@ -29,5 +29,7 @@ export default defineConfig({
   test: {
     include: ["test/**/*.test.ts"],
     setupFiles: ["./test/setup.ts"],
+    // The Worker logs a line per step; show them for failing tests only.
+    silent: "passed-only",
   },
 });

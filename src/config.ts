@@ -1,51 +1,57 @@
-import * as z from "zod";
+import * as z from "zod/mini";
 import type { Env } from "./env";
+import { wholeNumber } from "./validation";
 
 /** Cloudflare Queues refuses a retry delay above 12 hours. */
 export const MAX_DELAY_SECONDS = 43_200;
 
-const secret = z.string({ error: "is required" }).trim().min(1, "is required");
+const secret = () =>
+  z.string({ error: "is required" }).check(z.trim(), z.minLength(1, "is required"));
 
-const delayList = z
-  .string()
-  .transform((raw) => raw.split(",").map((part) => Number(part.trim())))
-  .pipe(
-    z
-      .array(z.number().int("must be whole seconds").min(0).max(MAX_DELAY_SECONDS))
-      .min(1, "needs at least one delay"),
-  );
-
-const encryptionKey = secret.refine(
-  (value) => /^[A-Za-z0-9+/]{43}=$/.test(value),
-  "must be 32 bytes in standard base64 (openssl rand -base64 32)",
+const delayList = z.pipe(
+  z.pipe(
+    z.string(),
+    z.transform((raw) => raw.split(",").map((part) => Number(part.trim()))),
+  ),
+  z
+    .array(z.int("must be whole seconds").check(z.gte(0), z.lte(MAX_DELAY_SECONDS)))
+    .check(z.minLength(1, "needs at least one delay")),
 );
 
+const encryptionKey = secret().check(
+  z.refine(
+    (value) => /^[A-Za-z0-9+/]{43}=$/.test(value),
+    "must be 32 bytes in standard base64 (openssl rand -base64 32)",
+  ),
+);
+
+const absoluteUrl = () => z.url({ error: "must be an absolute URL" });
+
 const configSchema = z.object({
-  META_APP_SECRET: secret,
-  META_VERIFY_TOKEN: secret,
-  INSTAGRAM_ACCESS_TOKEN: secret,
+  META_APP_SECRET: secret(),
+  META_VERIFY_TOKEN: secret(),
+  INSTAGRAM_ACCESS_TOKEN: secret(),
   DATA_ENCRYPTION_KEY: encryptionKey,
-  ADMIN_TOKEN: z.string().trim().min(1).optional(),
-  ALERT_WEBHOOK_URL: z.url({ error: "must be an absolute URL" }).optional(),
-  GRAPH_API_BASE_URL: z
-    .url({ error: "must be an absolute URL" })
-    .default("https://graph.instagram.com")
-    .transform((url) => url.replace(/\/+$/, "")),
-  GRAPH_API_VERSION: z
-    .string()
-    .regex(/^v\d+\.\d+$/, "must look like v26.0")
-    .default("v26.0"),
-  GRAPH_API_TIMEOUT_MS: z.coerce.number().int().min(100).max(60_000).default(10_000),
-  RETRY_DELAYS_SECONDS: delayList.default([60, 300, 900]),
+  ADMIN_TOKEN: z.optional(z.string().check(z.trim(), z.minLength(1))),
+  ALERT_WEBHOOK_URL: z.optional(absoluteUrl()),
+  GRAPH_API_BASE_URL: z.pipe(
+    z._default(absoluteUrl(), "https://graph.instagram.com"),
+    z.transform((url) => url.replace(/\/+$/, "")),
+  ),
+  GRAPH_API_VERSION: z._default(
+    z.string().check(z.regex(/^v\d+\.\d+$/, "must look like v26.0")),
+    "v26.0",
+  ),
+  GRAPH_API_TIMEOUT_MS: z._default(wholeNumber(100, 60_000), 10_000),
+  RETRY_DELAYS_SECONDS: z._default(delayList, [60, 300, 900]),
   /** Meta redelivers for up to 36 hours; a claim must outlive that to catch every duplicate. */
-  CLAIM_RETENTION_HOURS: z.coerce
-    .number()
-    .int()
-    .min(37, "must exceed Meta's 36-hour redelivery")
-    .default(72),
-  MESSAGE_RETENTION_DAYS: z.coerce.number().int().min(1).default(90),
-  DEAD_LETTER_RETENTION_DAYS: z.coerce.number().int().min(1).default(30),
-  AUDIT_RETENTION_DAYS: z.coerce.number().int().min(1).default(90),
+  CLAIM_RETENTION_HOURS: z._default(
+    wholeNumber(37, undefined, "must exceed Meta's 36-hour redelivery"),
+    72,
+  ),
+  MESSAGE_RETENTION_DAYS: z._default(wholeNumber(1), 90),
+  DEAD_LETTER_RETENTION_DAYS: z._default(wholeNumber(1), 30),
+  AUDIT_RETENTION_DAYS: z._default(wholeNumber(1), 90),
 });
 
 export type Config = z.infer<typeof configSchema>;

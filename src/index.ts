@@ -2,7 +2,8 @@ import { app } from "./app";
 import { loadConfig } from "./config";
 import { database } from "./db/client";
 import type { Env } from "./env";
-import { consumeDeadLetters, consumeJobs } from "./jobs/consume";
+import { consumeJobs } from "./jobs/consume";
+import { consumeDeadLetters } from "./jobs/consume-dead-letters";
 import { purgeExpired } from "./retention";
 
 export default {

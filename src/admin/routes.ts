@@ -1,6 +1,6 @@
 import { Hono } from "hono";
 import { HTTPException } from "hono/http-exception";
-import * as z from "zod";
+import * as z from "zod/mini";
 import { auditEntry } from "../audit";
 import { loadConfig } from "../config";
 import { type Database, database } from "../db/client";

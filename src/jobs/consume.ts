@@ -1,12 +1,12 @@
 import { eq } from "drizzle-orm";
 import { auditEntry } from "../audit";
-import { type Config, loadConfig } from "../config";
-import { type Database, database } from "../db/client";
+import type { Config } from "../config";
+import type { Database } from "../db/client";
 import { webhookEvents } from "../db/schema";
 import type { Env } from "../env";
 import { errorName, log } from "../log";
-import { importSealKey } from "../seal";
-import { alertOperators, lastFailure, writeDeadLetter } from "./dead-letter";
+import { type Consumer, loadConsumer } from "./consumer";
+import { notifyOperators, writeDeadLetter } from "./dead-letter";
 import { classifyFailure, type JobFailure } from "./failure";
 import { type WebhookJob, webhookJobSchema } from "./job";
 import { processJob } from "./process";
@@ -15,28 +15,6 @@ import { hasRetriesLeft, retryDelaySeconds } from "./retry";
 /** Used when the configuration itself is broken: keep the jobs and look again later. */
 const CONFIG_RETRY_SECONDS = 300;
 
-/** max_retries of the dead-letter consumer in wrangler.toml. */
-const DEAD_LETTER_MAX_RETRIES = 100;
-
-/**
- * The dead-letter queue's backoff, doubling from a minute up to an hour. With max_retries = 100
- * (wrangler.toml) a dead letter outlives days of outage or misconfiguration.
- */
-export function deadLetterRetrySeconds(attempts: number): number {
-  return Math.min(60 * 2 ** (Math.max(attempts, 1) - 1), 3_600);
-}
-
-interface Consumer {
-  db: Database;
-  config: Config;
-  sealKey: CryptoKey;
-}
-
-async function consumer(env: Env): Promise<Consumer> {
-  const config = loadConfig(env);
-  return { db: database(env.DB), config, sealKey: await importSealKey(config.DATA_ENCRYPTION_KEY) };
-}
-
 /**
  * Consumes a batch of jobs. Every message gets its own explicit decision and the handler never
  * throws: a throw would retry the whole batch, acknowledged messages included.
@@ -44,7 +22,7 @@ async function consumer(env: Env): Promise<Consumer> {
 export async function consumeJobs(batch: MessageBatch<unknown>, env: Env): Promise<void> {
   let deps: Consumer;
   try {
-    deps = await consumer(env);
+    deps = await loadConsumer(env);
   } catch (error) {
     log.error("job consumer misconfigured", {
       errorClass: errorName(error),
@@ -112,7 +90,9 @@ async function decide(message: Message<unknown>, deps: Consumer): Promise<void> 
       log.error("recording a retry failed", fields),
     );
     message.retry({ delaySeconds });
-    log.warn("job retry scheduled", {
+    // After the last attempt the queue hands the job to the dead-letter queue instead.
+    const final = !hasRetriesLeft(attempt, deps.config.RETRY_DELAYS_SECONDS);
+    log.warn(final ? "job retries exhausted" : "job retry scheduled", {
       ...fields,
       delaySeconds,
       errorClass: failure.errorClass,
@@ -138,7 +118,7 @@ async function deadLetterNow(message: Message<unknown>, deps: Consumer, failure:
     });
     return;
   }
-  if (stored) await notify(deps.config, input);
+  if (stored) await notifyOperators(deps.config, input);
 }
 
 /** Keeps the failure on the event (the dead-letter consumer reads it) and audits the retry. */
@@ -177,62 +157,4 @@ async function recordRetry(
       now,
     ),
   ]);
-}
-
-/** Consumes the dead-letter queue: jobs whose last retry failed. */
-export async function consumeDeadLetters(batch: MessageBatch<unknown>, env: Env): Promise<void> {
-  let deps: Consumer;
-  try {
-    deps = await consumer(env);
-  } catch (error) {
-    log.error("dead-letter consumer misconfigured", {
-      errorClass: errorName(error),
-      reason: String(error),
-    });
-    // The same backoff as a failed write: a flat delay would use up max_retries in hours.
-    for (const message of batch.messages) {
-      message.retry({ delaySeconds: deadLetterRetrySeconds(message.attempts) });
-    }
-    return;
-  }
-  await Promise.all(
-    batch.messages.map(async (message) => {
-      const job = webhookJobSchema.safeParse(message.body);
-      try {
-        const last = await lastFailure(deps.db, job.data?.eventId);
-        // The job's own attempts, not the dead-letter queue's count.
-        const attempts = last.attempts ?? deps.config.RETRY_DELAYS_SECONDS.length + 1;
-        const input = { id: message.id, body: message.body, attempts, failure: last.failure };
-        const stored = await writeDeadLetter(deps.db, deps.sealKey, input);
-        message.ack();
-        if (stored) await notify(deps.config, input);
-      } catch (error) {
-        const delaySeconds = deadLetterRetrySeconds(message.attempts);
-        const last = message.attempts > DEAD_LETTER_MAX_RETRIES;
-        log.error(last ? "dead letter lost after its last retry" : "dead letter write failed", {
-          eventId: job.data?.eventId,
-          correlationId: job.data?.correlationId,
-          errorClass: errorName(error),
-          attempt: message.attempts,
-          delaySeconds,
-        });
-        message.retry({ delaySeconds });
-      }
-    }),
-  );
-}
-
-async function notify(
-  config: Config,
-  input: { id: string; body: unknown; attempts: number; failure: JobFailure },
-) {
-  const job = webhookJobSchema.safeParse(input.body);
-  await alertOperators(config, {
-    deadLetterId: input.id,
-    eventId: job.data?.eventId ?? `unknown:${input.id}`,
-    provider: job.data?.provider ?? "unknown",
-    correlationId: job.data?.correlationId ?? "unknown",
-    errorCode: input.failure.code,
-    attempts: input.attempts,
-  });
 }

@@ -146,3 +146,19 @@ export async function alertOperators(
     log.error("alert failed", { eventId: alert.eventId, correlationId: alert.correlationId });
   }
 }
+
+/** Alerts the operators about a dead letter just stored, from what its body tells. */
+export async function notifyOperators(
+  config: Config,
+  input: { id: string; body: unknown; attempts: number; failure: JobFailure },
+) {
+  const job = webhookJobSchema.safeParse(input.body);
+  await alertOperators(config, {
+    deadLetterId: input.id,
+    eventId: job.data?.eventId ?? `unknown:${input.id}`,
+    provider: job.data?.provider ?? "unknown",
+    correlationId: job.data?.correlationId ?? "unknown",
+    errorCode: input.failure.code,
+    attempts: input.attempts,
+  });
+}

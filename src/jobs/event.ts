@@ -1,4 +1,5 @@
-import * as z from "zod";
+import * as z from "zod/mini";
+import { nonEmptyString } from "../validation";
 import type { WebhookJob } from "./job";
 
 /**
@@ -7,20 +8,22 @@ import type { WebhookJob } from "./job";
  * https://developers.facebook.com/docs/instagram-platform/webhooks/examples
  */
 const messagingContent = z.looseObject({
-  sender: z.looseObject({ id: z.string().min(1) }),
-  recipient: z.looseObject({ id: z.string().min(1) }),
-  timestamp: z.number().optional(),
-  message: z
-    .looseObject({
-      mid: z.string().min(1),
-      text: z.string().optional(),
-      is_echo: z.boolean().optional(),
-      is_deleted: z.boolean().optional(),
-      is_unsupported: z.boolean().optional(),
-      attachments: z.array(z.unknown()).optional(),
-    })
-    .optional(),
-  postback: z.looseObject({ mid: z.string().optional(), title: z.string().optional() }).optional(),
+  sender: z.looseObject({ id: nonEmptyString() }),
+  recipient: z.looseObject({ id: nonEmptyString() }),
+  timestamp: z.optional(z.number()),
+  message: z.optional(
+    z.looseObject({
+      mid: nonEmptyString(),
+      text: z.optional(z.string()),
+      is_echo: z.optional(z.boolean()),
+      is_deleted: z.optional(z.boolean()),
+      is_unsupported: z.optional(z.boolean()),
+      attachments: z.optional(z.array(z.unknown())),
+    }),
+  ),
+  postback: z.optional(
+    z.looseObject({ mid: z.optional(z.string()), title: z.optional(z.string()) }),
+  ),
 });
 
 export interface InboundMessage {

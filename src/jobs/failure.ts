@@ -1,4 +1,4 @@
-import { ZodError } from "zod";
+import { $ZodError } from "zod/v4/core";
 
 export type ErrorClass = "retryable" | "permanent";
 
@@ -22,7 +22,7 @@ export class JobFailure extends Error {
 /** Every failure goes through here: what is not known to be permanent is retried. */
 export function classifyFailure(error: unknown): JobFailure {
   if (error instanceof JobFailure) return error;
-  if (error instanceof ZodError) {
+  if (error instanceof $ZodError) {
     return new JobFailure("permanent", "invalid_job", `job is not valid: ${fieldsOf(error)}`);
   }
   if (
@@ -46,7 +46,7 @@ export function classifyFailure(error: unknown): JobFailure {
   return new JobFailure("retryable", "internal", "unexpected error while processing the job");
 }
 
-function fieldsOf(error: ZodError): string {
+function fieldsOf(error: $ZodError): string {
   return error.issues.map((issue) => issue.path.join(".") || "job").join(", ");
 }
 

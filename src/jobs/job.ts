@@ -1,4 +1,5 @@
-import * as z from "zod";
+import * as z from "zod/mini";
+import { nonEmptyString } from "../validation";
 
 export const PROVIDERS = ["instagram", "facebook", "whatsapp"] as const;
 export type Provider = (typeof PROVIDERS)[number];
@@ -9,13 +10,13 @@ export type Provider = (typeof PROVIDERS)[number];
  */
 export const webhookJobSchema = z.object({
   version: z.literal(1),
-  eventId: z.string().min(1),
+  eventId: nonEmptyString(),
   provider: z.enum(PROVIDERS),
-  correlationId: z.string().min(1),
+  correlationId: nonEmptyString(),
   /** When the receiving route accepted the delivery, in ms since the epoch. */
-  receivedAt: z.number().int().nonnegative(),
+  receivedAt: z.int().check(z.nonnegative()),
   /** The business account the event arrived for (`entry[].id`). */
-  accountId: z.string().min(1),
+  accountId: nonEmptyString(),
   source: z.enum(["messaging", "changes"]),
   content: z.record(z.string(), z.unknown()),
 });
