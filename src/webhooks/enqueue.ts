@@ -12,10 +12,20 @@ const MAX_BATCH_BYTES = 250_000;
 export const MAX_JOB_BYTES = 120_000;
 
 const encoder = new TextEncoder();
+/**
+ * Sizes already taken: the route checks each job's size, then packing reads it again. Jobs are
+ * not changed once built, so a size stays true.
+ */
+const sizes = new WeakMap<WebhookJob, number>();
 
 /** A job's size as Queues counts it: UTF-8 bytes, which non-Latin text takes 2 to 4 of. */
 export function jobBytes(job: WebhookJob): number {
-  return encoder.encode(JSON.stringify(job)).byteLength;
+  let size = sizes.get(job);
+  if (size === undefined) {
+    size = encoder.encode(JSON.stringify(job)).byteLength;
+    sizes.set(job, size);
+  }
+  return size;
 }
 
 /** The jobs that `sendJobs` could not send, when it stopped. */

@@ -45,7 +45,7 @@ webhooks.post("/instagram", async (c) => {
   const delivery = parseDelivery(body);
   const receivedAt = Date.now();
   const deliveryId = crypto.randomUUID();
-  const jobs = buildJobs(await splitDelivery(delivery), receivedAt);
+  const jobs = buildJobs(splitDelivery(delivery), receivedAt);
 
   const db = database(c.env.DB);
   const { claimed, duplicates, inFlight } = await claimEvents(db, jobs, receivedAt).catch(

@@ -17,12 +17,28 @@ export async function verifySignature(
   const hex = header.slice(PREFIX.length);
   if (!HEX_DIGEST.test(hex)) return false;
 
-  const key = await crypto.subtle.importKey(
+  return crypto.subtle.verify("HMAC", await hmacKey(appSecret), hexToBytes(hex), body);
+}
+
+/**
+ * Imported keys by secret, so that a request does one HMAC and no key import. Only a cache:
+ * a key imports the same every time, and a rotated secret simply adds an entry.
+ */
+const keys = new Map<string, Promise<CryptoKey>>();
+const MAX_KEYS = 4;
+
+function hmacKey(appSecret: string): Promise<CryptoKey> {
+  const cached = keys.get(appSecret);
+  if (cached) return cached;
+  if (keys.size >= MAX_KEYS) keys.clear();
+  const key = crypto.subtle.importKey(
     "raw",
     utf8(appSecret),
     { name: "HMAC", hash: "SHA-256" },
     false,
     ["verify"],
   );
-  return crypto.subtle.verify("HMAC", key, hexToBytes(hex), body);
+  keys.set(appSecret, key);
+  key.catch(() => keys.delete(appSecret));
+  return key;
 }
