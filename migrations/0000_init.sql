@@ -1,5 +1,5 @@
 CREATE TABLE `audit_entries` (
-	`id` integer PRIMARY KEY AUTOINCREMENT NOT NULL,
+	`id` integer PRIMARY KEY NOT NULL,
 	`event_id` text NOT NULL,
 	`provider` text NOT NULL,
 	`correlation_id` text NOT NULL,
@@ -18,7 +18,7 @@ CREATE TABLE `conversations` (
 	`account_id` text NOT NULL,
 	`participant_id` text NOT NULL,
 	`created_at` integer NOT NULL
-);
+) WITHOUT ROWID;
 --> statement-breakpoint
 CREATE TABLE `dead_letters` (
 	`id` text PRIMARY KEY NOT NULL,
@@ -33,7 +33,7 @@ CREATE TABLE `dead_letters` (
 	`status` text DEFAULT 'open' NOT NULL,
 	`created_at` integer NOT NULL,
 	`replayed_at` integer
-);
+) WITHOUT ROWID;
 --> statement-breakpoint
 CREATE INDEX `dead_letters_created_at_idx` ON `dead_letters` (`created_at`);--> statement-breakpoint
 CREATE TABLE `messages` (
@@ -44,7 +44,7 @@ CREATE TABLE `messages` (
 	`text_sealed` text,
 	`sent_at` integer NOT NULL,
 	`created_at` integer NOT NULL
-);
+) WITHOUT ROWID;
 --> statement-breakpoint
 CREATE TABLE `replies` (
 	`event_id` text PRIMARY KEY NOT NULL,
@@ -54,7 +54,7 @@ CREATE TABLE `replies` (
 	`provider_message_id` text,
 	`text_sealed` text NOT NULL,
 	`sent_at` integer
-);
+) WITHOUT ROWID;
 --> statement-breakpoint
 CREATE TABLE `webhook_events` (
 	`event_id` text PRIMARY KEY NOT NULL,
@@ -67,4 +67,4 @@ CREATE TABLE `webhook_events` (
 	`last_error_message` text,
 	`received_at` integer NOT NULL,
 	`updated_at` integer NOT NULL
-);
+) WITHOUT ROWID;

@@ -1,5 +1,5 @@
 import { and, inArray, lt, type SQL, sql } from "drizzle-orm";
-import type { SQLiteTable } from "drizzle-orm/sqlite-core";
+import type { SQLiteColumn, SQLiteTable } from "drizzle-orm/sqlite-core";
 import { auditEntry } from "./audit";
 import type { Config } from "./config";
 import type { Database } from "./db/client";
@@ -39,15 +39,31 @@ export async function purgeExpired(
     webhookEvents: await purge(
       db,
       webhookEvents,
+      webhookEvents.eventId,
       and(
         lt(webhookEvents.updatedAt, claimsBefore),
         inArray(webhookEvents.status, ["processed", "skipped", "dead_lettered"]),
       ),
     ),
-    messages: await purge(db, messages, lt(messages.createdAt, messagesBefore)),
-    replies: await purge(db, replies, lt(replies.sentAt, messagesBefore)),
-    deadLetters: await purge(db, deadLetters, lt(deadLetters.createdAt, deadLettersBefore)),
-    auditEntries: await purge(db, auditEntries, lt(auditEntries.createdAt, auditBefore)),
+    messages: await purge(
+      db,
+      messages,
+      messages.providerMessageId,
+      lt(messages.createdAt, messagesBefore),
+    ),
+    replies: await purge(db, replies, replies.eventId, lt(replies.claimedAt, messagesBefore)),
+    deadLetters: await purge(
+      db,
+      deadLetters,
+      deadLetters.id,
+      lt(deadLetters.createdAt, deadLettersBefore),
+    ),
+    auditEntries: await purge(
+      db,
+      auditEntries,
+      auditEntries.id,
+      lt(auditEntries.createdAt, auditBefore),
+    ),
   };
 
   const reason = Object.entries(counts)
@@ -71,11 +87,17 @@ export async function purgeExpired(
   return counts;
 }
 
-async function purge(db: Database, table: SQLiteTable, where: SQL | undefined): Promise<number> {
+/** Deletes by primary key in chunks; most tables are WITHOUT ROWID, so there is no rowid. */
+async function purge(
+  db: Database,
+  table: SQLiteTable,
+  key: SQLiteColumn,
+  where: SQL | undefined,
+): Promise<number> {
   let total = 0;
   for (let round = 0; round < MAX_CHUNKS_PER_TABLE; round++) {
     const result = await db.run(
-      sql`DELETE FROM ${table} WHERE rowid IN (SELECT rowid FROM ${table} WHERE ${where} LIMIT ${CHUNK})`,
+      sql`DELETE FROM ${table} WHERE ${key} IN (SELECT ${key} FROM ${table} WHERE ${where} LIMIT ${CHUNK})`,
     );
     const deleted = result.meta.changes;
     total += deleted;

@@ -4,7 +4,19 @@ import { index, integer, sqliteTable, text } from "drizzle-orm/sqlite-core";
  * Every table. Payloads never land here in the clear: message text and dead-letter payloads
  * are sealed (src/seal.ts), and audit entries hold metadata only. Indexes are few on purpose:
  * D1 bills each index entry written as a row.
+ *
+ * The tables keyed by text are WITHOUT ROWID (see WITHOUT_ROWID_TABLES): a text primary key
+ * on an ordinary table is a second b-tree, so each insert would write, and bill, two rows.
+ * drizzle cannot declare this; scripts/without-rowid.ts adds it to a generated migration, and
+ * a later migration that rebuilds one of these tables must keep it.
  */
+export const WITHOUT_ROWID_TABLES = [
+  "webhook_events",
+  "conversations",
+  "messages",
+  "replies",
+  "dead_letters",
+] as const;
 
 export const EVENT_STATUSES = [
   "received", // claimed by the receiving route, job not yet confirmed sent
@@ -97,7 +109,8 @@ export const deadLetters = sqliteTable(
 export const auditEntries = sqliteTable(
   "audit_entries",
   {
-    id: integer("id").primaryKey({ autoIncrement: true }),
+    // No AUTOINCREMENT: it writes a sqlite_sequence row per insert, which D1 bills.
+    id: integer("id").primaryKey(),
     eventId: text("event_id").notNull(),
     provider: text("provider").notNull(),
     correlationId: text("correlation_id").notNull(),
