@@ -4,6 +4,7 @@
  */
 import { createInterface } from "node:readline/promises";
 import { parseArgs } from "node:util";
+import { devVars } from "./local-env.ts";
 
 const USAGE = `usage: ops [--url URL] [--token TOKEN] [--json] <command>
 
@@ -18,7 +19,8 @@ filters: --status open|replayed|all (list only) --provider P --error-class retry
          --error-code C --since DATE --until DATE     (dates: 2026-12-01 or ISO date-time)
 
 URL defaults to $OPS_URL, else http://127.0.0.1:8787. The token comes from $ADMIN_TOKEN or
-$OPS_TOKEN; --token works too, but leaves it in your shell history.`;
+$OPS_TOKEN (against this machine, from .dev.vars); --token works too, but leaves it in your
+shell history.`;
 
 const OPTIONS = {
   url: { type: "string" },
@@ -138,7 +140,12 @@ function connect(options: Options): Admin {
   if (url.protocol !== "https:" && !loopback) {
     throw new UsageError(`refusing to send the admin token over ${url.protocol} to ${url.host}`);
   }
-  const token = options.token ?? process.env.ADMIN_TOKEN ?? process.env.OPS_TOKEN;
+  // Against the local Worker, the development token in .dev.vars works as `npm run send` does.
+  const token =
+    options.token ??
+    process.env.ADMIN_TOKEN ??
+    process.env.OPS_TOKEN ??
+    (loopback ? devVars().ADMIN_TOKEN : undefined);
   if (!token) throw new UsageError("no admin token: set ADMIN_TOKEN (or OPS_TOKEN)");
   return new Admin(base, token);
 }
