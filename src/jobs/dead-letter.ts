@@ -119,7 +119,7 @@ export async function lastFailure(
  * the body is Slack-compatible (`text`) and carries the same fields as JSON. Best effort: the
  * dead letter is already stored, so a failed alert is logged, not retried.
  */
-export async function alertOperators(
+async function alertOperators(
   config: Config,
   alert: {
     deadLetterId: string;
@@ -148,16 +148,10 @@ export async function alertOperators(
 }
 
 /** Alerts the operators about a dead letter just stored, from what its body tells. */
-export async function notifyOperators(
-  config: Config,
-  input: { id: string; body: unknown; attempts: number; failure: JobFailure },
-) {
-  const job = webhookJobSchema.safeParse(input.body);
+export async function notifyOperators(config: Config, input: DeadLetterInput) {
   await alertOperators(config, {
     deadLetterId: input.id,
-    eventId: job.data?.eventId ?? `unknown:${input.id}`,
-    provider: job.data?.provider ?? "unknown",
-    correlationId: job.data?.correlationId ?? "unknown",
+    ...identify(input),
     errorCode: input.failure.code,
     attempts: input.attempts,
   });

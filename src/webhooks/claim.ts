@@ -161,7 +161,7 @@ const sql = (() => {
   };
 })();
 
-export function chunk<T>(items: T[], size: number): T[][] {
+function chunk<T>(items: T[], size: number): T[][] {
   const chunks: T[][] = [];
   for (let i = 0; i < items.length; i += size) chunks.push(items.slice(i, i + size));
   return chunks;

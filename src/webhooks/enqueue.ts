@@ -1,6 +1,6 @@
 import type { Config } from "../config";
 import type { Database } from "../db/client";
-import { alertOperators, writeDeadLetter } from "../jobs/dead-letter";
+import { notifyOperators, writeDeadLetter } from "../jobs/dead-letter";
 import { JobFailure } from "../jobs/failure";
 import type { WebhookJob } from "../jobs/job";
 import { importSealKey } from "../seal";
@@ -92,17 +92,7 @@ export async function deadLetterOversized(
   );
   for (const job of jobs) {
     // One id per event, so that writing it again after a lost response changes nothing.
-    const id = `ingest:${job.eventId}`;
-    await writeDeadLetter(db, sealKey, { id, body: job, attempts: 0, failure });
-    waitUntil(
-      alertOperators(config, {
-        deadLetterId: id,
-        eventId: job.eventId,
-        provider: job.provider,
-        correlationId: job.correlationId,
-        errorCode: failure.code,
-        attempts: 0,
-      }),
-    );
+    const input = { id: `ingest:${job.eventId}`, body: job, attempts: 0, failure };
+    if (await writeDeadLetter(db, sealKey, input)) waitUntil(notifyOperators(config, input));
   }
 }

@@ -3,6 +3,7 @@ import { HTTPException } from "hono/http-exception";
 import { loadConfig } from "../config";
 import { database } from "../db/client";
 import type { Env } from "../env";
+import type { WebhookJob } from "../jobs/job";
 import { errorName, log } from "../log";
 import { secretsEqual } from "../secrets";
 import { readBody } from "./body";
@@ -48,19 +49,27 @@ webhooks.post("/instagram", async (c) => {
   const jobs = buildJobs(splitDelivery(delivery), receivedAt);
 
   const db = database(c.env.DB);
+  // If giving claims back fails too, they lapse after CLAIM_LEASE_MS and a redelivery gets in.
+  const release = (claims: WebhookJob[]) =>
+    releaseClaims(db, claims).catch(() => {
+      log.error("claim release failed", { deliveryId, count: claims.length });
+    });
+  const confirm = (sent: WebhookJob[]) =>
+    markQueued(db, sent, Date.now()).catch(() => {
+      log.warn("marking events queued failed", { deliveryId, count: sent.length });
+    });
+
   const { claimed, duplicates, inFlight } = await claimEvents(db, jobs, receivedAt).catch(
     async (error: unknown) => {
       // The claim may have committed before the failure; give it back so a redelivery gets in.
-      await releaseClaims(db, jobs).catch(() => {
-        log.error("claim release failed", { deliveryId, count: jobs.length });
-      });
+      await release(jobs);
       throw error;
     },
   );
   const claimedIds = new Set(claimed.map((claim) => claim.eventId));
   const newJobs = jobs.filter((job) => claimedIds.has(job.eventId));
   const oversized = newJobs.filter((job) => jobBytes(job) > MAX_JOB_BYTES);
-  const sendable = newJobs.filter((job) => !oversized.includes(job));
+  const sendable = newJobs.filter((job) => jobBytes(job) <= MAX_JOB_BYTES);
 
   try {
     await deadLetterOversized(db, config, oversized, (task) => c.executionCtx.waitUntil(task));
@@ -68,26 +77,12 @@ webhooks.post("/instagram", async (c) => {
   } catch (error) {
     // Nothing after the failed step was taken in; a dead letter already written stays.
     const unsent = new Set(error instanceof EnqueueError ? error.unsent : newJobs);
-    await Promise.all([
-      releaseClaims(db, [...unsent]).catch(() => {
-        // The claims lapse after CLAIM_LEASE_MS, so Meta's redelivery still gets through.
-        log.error("claim release failed", { deliveryId, count: unsent.size });
-      }),
-      markQueued(
-        db,
-        newJobs.filter((job) => !unsent.has(job)),
-        Date.now(),
-      ).catch(() => log.warn("marking events queued failed", { deliveryId })),
-    ]);
+    await Promise.all([release([...unsent]), confirm(sendable.filter((job) => !unsent.has(job)))]);
     log.error("enqueue failed", { deliveryId, count: unsent.size, errorClass: errorName(error) });
     throw new HTTPException(503, { message: "the job queue is unavailable; retry the delivery" });
   }
 
-  c.executionCtx.waitUntil(
-    markQueued(db, sendable, Date.now()).catch(() => {
-      log.warn("marking events queued failed", { deliveryId, count: sendable.length });
-    }),
-  );
+  c.executionCtx.waitUntil(confirm(sendable));
   for (const job of sendable) {
     log.info("event enqueued", {
       deliveryId,
