@@ -25,6 +25,7 @@ import {
   type DeadLetterRow,
   type Delivered,
   deadLettersOf,
+  insertEventRow,
   JOBS_QUEUE,
   jobFor,
   openDeadLetter,
@@ -174,12 +175,12 @@ describe("receiving a delivery while D1 fails", () => {
   it("asks for a redelivery when a claim it lost vanishes before it looks at it", async () => {
     // Another request holds the claim, then gives it back (its enqueue failed) just after
     // this request's insert lost to it.
-    const now = Date.now();
-    await env.DB.prepare(
-      "INSERT INTO webhook_events (event_id, provider, correlation_id, status, received_at, updated_at) VALUES ('mid-vanishing', 'instagram', 'other', 'received', ?, ?)",
-    )
-      .bind(now, now)
-      .run();
+    await insertEventRow({
+      eventId: "mid-vanishing",
+      correlationId: "other",
+      status: "received",
+      at: Date.now(),
+    });
     const release = () =>
       env.DB.prepare("DELETE FROM webhook_events WHERE correlation_id = 'other'").run();
     const d1 = faultyD1((call) => (call.index === 1 ? { before: release } : undefined));

@@ -12,6 +12,7 @@ import {
   textMessage,
   WEBHOOK_URL,
 } from "./support/deliveries";
+import { insertEventRow } from "./support/jobs";
 
 async function claimedEvents() {
   const { results } = await env.DB.prepare(
@@ -306,12 +307,12 @@ describe("POST /webhooks/instagram when the queue fails", () => {
 
 describe("POST /webhooks/instagram and claims of other requests", () => {
   it("asks for a redelivery while another request's claim is unconfirmed", async () => {
-    const now = Date.now();
-    await env.DB.prepare(
-      "INSERT INTO webhook_events (event_id, provider, correlation_id, status, received_at, updated_at) VALUES (?, 'instagram', 'other', 'received', ?, ?)",
-    )
-      .bind("mid-in-flight", now, now)
-      .run();
+    await insertEventRow({
+      eventId: "mid-in-flight",
+      correlationId: "other",
+      status: "received",
+      at: Date.now(),
+    });
     const { queue, sent } = recordingQueue();
 
     const response = await postWebhook(delivery([textMessage({ mid: "mid-in-flight" })]), {
@@ -323,12 +324,12 @@ describe("POST /webhooks/instagram and claims of other requests", () => {
   });
 
   it("takes over a claim whose request died before enqueueing", async () => {
-    const longAgo = Date.now() - 10 * 60_000;
-    await env.DB.prepare(
-      "INSERT INTO webhook_events (event_id, provider, correlation_id, status, received_at, updated_at) VALUES (?, 'instagram', 'dead', 'received', ?, ?)",
-    )
-      .bind("mid-abandoned", longAgo, longAgo)
-      .run();
+    await insertEventRow({
+      eventId: "mid-abandoned",
+      correlationId: "dead",
+      status: "received",
+      at: Date.now() - 10 * 60_000,
+    });
     const { queue, sent } = recordingQueue();
 
     const response = await postWebhook(delivery([textMessage({ mid: "mid-abandoned" })]), {

@@ -349,7 +349,8 @@ describe("job consumer, two runs of one job at once", () => {
     const job = await claimedJob(textMessage({ mid: "mid-died-sending" }));
     const longAgo = Date.now() - 5 * 60_000;
     await env.DB.prepare(
-      "INSERT INTO replies (event_id, conversation_id, status, claimed_at, text_sealed) VALUES (?, 'c', 'sending', ?, 'v1.a.b')",
+      "INSERT INTO replies (event_id, conversation_id, status, claimed_at, text_sealed) " +
+        "VALUES (?, 'c', 'sending', ?, 'v1.a.b')",
     )
       .bind("mid-died-sending", longAgo)
       .run();

@@ -1,33 +1,32 @@
 import { createScheduledController, env } from "cloudflare:test";
 import { beforeEach, describe, expect, it } from "vitest";
 import worker from "../src/index";
+import { insertEventRow } from "./support/jobs";
 
 const HOUR = 60 * 60 * 1000;
 const DAY = 24 * HOUR;
 const NOW = Date.UTC(2026, 11, 3, 3, 17);
 
-async function insertEvent(eventId: string, status: string, updatedAt: number) {
-  await env.DB.prepare(
-    "INSERT INTO webhook_events (event_id, provider, correlation_id, status, received_at, updated_at) VALUES (?, 'instagram', ?, ?, ?, ?)",
-  )
-    .bind(eventId, `c-${eventId}`, status, updatedAt, updatedAt)
-    .run();
+function insertEvent(eventId: string, status: string, updatedAt: number) {
+  return insertEventRow({ eventId, correlationId: `c-${eventId}`, status, at: updatedAt });
 }
 
 async function insertDeadLetter(id: string, createdAt: number) {
   await env.DB.prepare(
-    "INSERT INTO dead_letters (id, event_id, provider, correlation_id, attempts, error_class, error_code, error_message, payload_sealed, created_at) VALUES (?, ?, 'instagram', 'c', 4, 'retryable', 'http_500', 'm', 'v1.x.y', ?)",
+    "INSERT INTO dead_letters (id, event_id, provider, correlation_id, attempts, error_class, " +
+      "error_code, error_message, payload_sealed, created_at) " +
+      "VALUES (?, ?, 'instagram', 'c', 4, 'retryable', 'http_500', 'm', 'v1.x.y', ?)",
   )
     .bind(id, `event-${id}`, createdAt)
     .run();
 }
 
+const INSERT_AUDIT =
+  "INSERT INTO audit_entries (event_id, provider, correlation_id, action, created_at) " +
+  "VALUES (?, 'instagram', 'c', 'processed', ?)";
+
 async function insertAudit(eventId: string, createdAt: number) {
-  await env.DB.prepare(
-    "INSERT INTO audit_entries (event_id, provider, correlation_id, action, created_at) VALUES (?, 'instagram', 'c', 'processed', ?)",
-  )
-    .bind(eventId, createdAt)
-    .run();
+  await env.DB.prepare(INSERT_AUDIT).bind(eventId, createdAt).run();
 }
 
 async function ids(table: string, column: string) {
@@ -114,9 +113,7 @@ describe("retention cron", () => {
 
   it("deletes in chunks when more rows expired than one statement takes", async () => {
     const statements = Array.from({ length: 2_500 }, (_, i) =>
-      env.DB.prepare(
-        "INSERT INTO audit_entries (event_id, provider, correlation_id, action, created_at) VALUES (?, 'instagram', 'c', 'processed', ?)",
-      ).bind(`bulk-${i}`, NOW - 200 * DAY),
+      env.DB.prepare(INSERT_AUDIT).bind(`bulk-${i}`, NOW - 200 * DAY),
     );
     await env.DB.batch(statements);
 

@@ -35,12 +35,24 @@ export function jobFor(
   };
 }
 
-/** The event's row as the receiving route leaves it once the job is sent. */
-export async function claimEvent(job: WebhookJob, status = "queued") {
+/** Stages an event's row as some request left it, received and updated at `at`. */
+export async function insertEventRow(row: {
+  eventId: string;
+  correlationId: string;
+  status: string;
+  at: number;
+  provider?: string;
+}) {
   const columns = "event_id, provider, correlation_id, status, received_at, updated_at";
   await env.DB.prepare(`INSERT INTO webhook_events (${columns}) VALUES (?, ?, ?, ?, ?, ?)`)
-    .bind(job.eventId, job.provider, job.correlationId, status, job.receivedAt, job.receivedAt)
+    .bind(row.eventId, row.provider ?? "instagram", row.correlationId, row.status, row.at, row.at)
     .run();
+}
+
+/** The event's row as the receiving route leaves it once the job is sent. */
+export async function claimEvent(job: WebhookJob, status = "queued") {
+  const { eventId, provider, correlationId, receivedAt: at } = job;
+  await insertEventRow({ eventId, provider, correlationId, status, at });
 }
 
 export interface Delivered {
