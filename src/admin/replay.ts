@@ -1,13 +1,12 @@
 import { and, eq } from "drizzle-orm";
 import { HTTPException } from "hono/http-exception";
 import { auditEntry } from "../audit";
-import { utf8 } from "../bytes";
 import type { Database } from "../db/client";
 import { type DeadLetter, deadLetters, webhookEvents } from "../db/schema";
 import { type WebhookJob, webhookJobSchema } from "../jobs/job";
 import { errorName, log } from "../log";
 import { unseal } from "../seal";
-import { EnqueueError, MAX_JOB_BYTES, sendJobs } from "../webhooks/enqueue";
+import { EnqueueError, jobBytes, MAX_JOB_BYTES, sendJobs } from "../webhooks/enqueue";
 
 export interface Replayer {
   db: Database;
@@ -39,7 +38,7 @@ export async function replayDeadLetter(r: Replayer, row: DeadLetter): Promise<Re
   if (opened === "unreadable") return { outcome: "failed", reason: "unreadable" };
   if (opened === "invalid_job") return { outcome: "skipped", reason: "invalid_job" };
   const job: WebhookJob = { ...opened, correlationId: crypto.randomUUID() };
-  if (utf8(JSON.stringify(job)).byteLength > MAX_JOB_BYTES) {
+  if (jobBytes(job) > MAX_JOB_BYTES) {
     return { outcome: "skipped", reason: "too_large" };
   }
 
